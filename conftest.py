@@ -1,0 +1,3 @@
+"""Root conftest: every test session gets Uplift's fixtures (servers, databases) from one plugin."""
+
+pytest_plugins = ["uplift.common.testing"]

@@ -1,0 +1,1 @@
+"""Uplift shared platform library."""

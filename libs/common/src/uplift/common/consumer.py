@@ -1,0 +1,335 @@
+"""Idempotent event consumers: one durable pull consumer per (consuming service, source stream).
+
+A batch of messages is handled in one database transaction, each message inside its own savepoint:
+1. `inbox` gets `(consumer, event_id)` with ON CONFLICT DO NOTHING; a duplicate is acked and skipped;
+2. the handler for the event's `type` runs with a UnitOfWork sharing that transaction (its own events go to the
+   outbox in the same commit); unknown types are recorded and acked;
+3. a handler that raises `ParentMissing` has its event parked; it is applied when an event about the parent
+   commits (the parent's key is `<aggregate>:<subject>`);
+4. a handler that fails is rolled back to its savepoint and NAKed with backoff; after the last attempt the event
+   goes to `dead_letters` (listable and retryable through the admin API) and is terminated.
+Messages are acked only after the commit, so a crash anywhere redelivers and the inbox skips what was applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from uplift.common.context import causation_id_var, request_id_var
+from uplift.common.db import PlatformTables, new_id
+from uplift.common.envelope import Envelope, aggregate_of
+from uplift.common.nats_link import NatsLink, ensure_stream
+from uplift.common.unit_of_work import UnitOfWork
+
+log = structlog.get_logger("uplift.consumer")
+
+EVENTS_HANDLED = Counter("uplift_events_handled_total", "Events handled", ["consumer", "outcome"])
+
+Handler = Callable[[UnitOfWork, Envelope], Awaitable[None]]
+
+
+class ParentMissing(Exception):
+    """Raised by a handler when the event's parent (e.g. a person's household) is not known yet."""
+
+    def __init__(self, aggregate: str, aggregate_id: object) -> None:
+        super().__init__(f"{aggregate} {aggregate_id} not known yet")
+        self.parent_key = f"{aggregate}:{aggregate_id}"
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """What a service consumes from one source stream."""
+
+    stream: str
+    handlers: Mapping[str, Handler]
+
+    def handler_for(self, event_type: str) -> Handler | None:
+        return self.handlers.get(event_type)
+
+
+@dataclass
+class Outcome:
+    status: str  # applied | duplicate | ignored | parked | failed
+    error: str | None = None
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        spec: ConsumerSpec,
+        sessions: async_sessionmaker[AsyncSession],
+        platform: PlatformTables,
+        nats: NatsLink,
+        batch_size: int = 256,
+        max_deliver: int = 5,
+        backoff: list[float] | None = None,
+        ack_wait: float = 30.0,
+        duplicate_window: float = 120.0,
+        stream_replicas: int = 1,
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.spec = spec
+        self.stream = spec.stream
+        self.name = f"{service}-{spec.stream.lower()}"  # durable and inbox consumer name
+        self.sessions = sessions
+        self.platform = platform
+        self.nats = nats
+        self.batch_size = batch_size
+        self.max_deliver = max_deliver
+        self.backoff = backoff or [0.5, 2.0, 5.0, 15.0, 30.0]
+        self.ack_wait = ack_wait
+        self.duplicate_window = duplicate_window
+        self.stream_replicas = stream_replicas
+        self.on_committed = on_committed
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _subscribe(self) -> Any:
+        js = self.nats.js
+        await ensure_stream(
+            js, self.stream, duplicate_window=self.duplicate_window, replicas=self.stream_replicas
+        )
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            # The server redelivers a little more than we do, so the dead-letter decision stays ours.
+            max_deliver=self.max_deliver + 2,
+            max_ack_pending=max(self.batch_size * 4, 1000),
+        )
+        return await js.pull_subscribe(
+            f"{self.stream.lower()}.>", durable=self.name, stream=self.stream, config=config
+        )
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.nats.wait_connected()
+                sub = await self._subscribe()
+                log.info("consumer_started", consumer=self.name, stream=self.stream)
+                while not self._stopping:
+                    try:
+                        msgs = await sub.fetch(self.batch_size, timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    await self.handle_batch(msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer_error", consumer=self.name, error=str(exc))
+                await asyncio.sleep(1.0)
+
+    # handling ------------------------------------------------------------------------------------------
+
+    async def handle_batch(self, msgs: list[Msg]) -> None:
+        """Handle fetched messages in one transaction, then ack/nak/term each according to its outcome."""
+        outcomes: list[tuple[Msg, Outcome, Envelope | None]] = []
+        async with UnitOfWork(self.sessions, platform=self.platform, source=f"uplift/{self.service}") as uow:
+            for msg in msgs:
+                try:
+                    envelope = Envelope.from_bytes(msg.data)
+                except Exception as exc:
+                    outcomes.append((msg, Outcome("failed", f"undecodable message: {exc}"), None))
+                    continue
+                attempts = _delivered(msg)
+                outcome = await self.apply(uow, envelope)
+                if outcome.status == "failed" and attempts >= self.max_deliver:
+                    await self._dead_letter(uow.session, envelope, outcome.error or "", attempts)
+                    outcome = Outcome("dead_lettered", outcome.error)
+                outcomes.append((msg, outcome, envelope))
+            await uow.commit()
+        if self.on_committed is not None:
+            self.on_committed()
+        for msg, outcome, received in outcomes:
+            EVENTS_HANDLED.labels(self.name, outcome.status).inc()
+            with contextlib.suppress(Exception):
+                if outcome.status == "failed":
+                    delay = self.backoff[min(_delivered(msg) - 1, len(self.backoff) - 1)]
+                    log.warning(
+                        "event_failed",
+                        consumer=self.name,
+                        event_id=str(received.id) if received else None,
+                        event_type=received.type if received else None,
+                        attempt=_delivered(msg),
+                        error=outcome.error,
+                    )
+                    if received is None and _delivered(msg) >= self.max_deliver:
+                        await msg.term()
+                    else:
+                        await msg.nak(delay=delay)
+                elif outcome.status == "dead_lettered":
+                    log.error(
+                        "event_dead_lettered",
+                        consumer=self.name,
+                        event_id=str(received.id) if received else None,
+                    )
+                    await msg.term()
+                else:
+                    await msg.ack()
+
+    async def apply(self, uow: UnitOfWork, envelope: Envelope) -> Outcome:
+        """Apply one event inside a savepoint of `uow`'s transaction; never raises for a handler error."""
+        session = uow.session
+        try:
+            async with session.begin_nested():
+                outcome = await self._apply_in_savepoint(uow, envelope)
+                if outcome.status == "applied":
+                    await uow.flush_events()
+                    await self._release_parked(uow, envelope)
+                return outcome
+        except Exception as exc:
+            uow.discard_events()
+            log.debug("handler_failed", consumer=self.name, error=traceback.format_exc())
+            return Outcome("failed", f"{type(exc).__name__}: {exc}")
+
+    async def _apply_in_savepoint(self, uow: UnitOfWork, envelope: Envelope) -> Outcome:
+        session = uow.session
+        inbox = self.platform.inbox
+        inserted = await session.execute(
+            pg_insert(inbox)
+            .values(consumer=self.name, event_id=envelope.id, event_type=envelope.type)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        if inserted.first() is None:
+            return Outcome("duplicate")
+        handler = self.spec.handler_for(envelope.type)
+        if handler is None:
+            return Outcome("ignored")  # a consumer tolerates event types it does not know
+        token_r = request_id_var.set(envelope.correlationid)
+        token_c = causation_id_var.set(str(envelope.id))
+        try:
+            async with session.begin_nested():
+                await handler(uow, envelope)
+        except ParentMissing as missing:
+            uow.discard_events()
+            # Not applied yet: forget the inbox row so the event counts as new when it is released.
+            await session.execute(
+                sa.delete(inbox).where(inbox.c.consumer == self.name, inbox.c.event_id == envelope.id)
+            )
+            await session.execute(
+                pg_insert(self.platform.parked_events)
+                .values(
+                    consumer=self.name,
+                    event_id=envelope.id,
+                    parent_key=missing.parent_key,
+                    envelope=envelope.to_jsonable(),
+                )
+                .on_conflict_do_nothing()
+            )
+            return Outcome("parked")
+        finally:
+            request_id_var.reset(token_r)
+            causation_id_var.reset(token_c)
+        return Outcome("applied")
+
+    async def _release_parked(self, uow: UnitOfWork, parent: Envelope) -> None:
+        """Apply events that waited for `parent`'s aggregate, now that it is known."""
+        parked = self.platform.parked_events
+        key = f"{aggregate_of(parent.type)}:{parent.subject}"
+        rows = (
+            await uow.session.execute(
+                sa.delete(parked)
+                .where(parked.c.consumer == self.name, parked.c.parent_key == key)
+                .returning(parked.c.envelope)
+            )
+        ).all()
+        for row in sorted(rows, key=lambda r: r.envelope.get("data", {}).get("seq") or 0):
+            child = Envelope.model_validate(row.envelope)
+            outcome = await self.apply(uow, child)
+            if outcome.status == "failed":
+                raise RuntimeError(f"parked event {child.id} failed on release: {outcome.error}")
+
+    async def _dead_letter(
+        self, session: AsyncSession, envelope: Envelope, error: str, attempts: int
+    ) -> None:
+        table = self.platform.dead_letters
+        await session.execute(
+            pg_insert(table)
+            .values(
+                id=new_id(),
+                consumer=self.name,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                subject=envelope.subject,
+                envelope=envelope.to_jsonable(),
+                error=error[:4000],
+                attempts=attempts,
+            )
+            .on_conflict_do_update(
+                index_elements=[table.c.consumer, table.c.event_id],
+                set_={"error": error[:4000], "attempts": attempts, "status": "open", "retried_at": None},
+            )
+        )
+
+    async def retry_dead_letter(self, envelope: Envelope) -> Outcome:
+        """Run a dead-lettered event's handler again, outside NATS, in its own transaction."""
+        async with UnitOfWork(self.sessions, platform=self.platform, source=f"uplift/{self.service}") as uow:
+            outcome = await self.apply(uow, envelope)
+            if outcome.status != "failed":
+                table = self.platform.dead_letters
+                await uow.session.execute(
+                    sa.update(table)
+                    .where(table.c.consumer == self.name, table.c.event_id == envelope.id)
+                    .values(status="retried", retried_at=sa.func.now())
+                )
+            await uow.commit()
+        return outcome
+
+
+def _delivered(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
+
+
+async def upsert_snapshot(
+    session: AsyncSession,
+    table: sa.Table,
+    values: Mapping[str, Any],
+    *,
+    key: tuple[str, ...],
+    seq_column: str = "seq",
+) -> bool:
+    """Insert a projection row or replace it only when `values` carries a newer `seq` (newest snapshot wins).
+
+    Returns True when the row was written, False when a newer (or equal) snapshot was already held.
+    """
+    insert = pg_insert(table).values(**values)
+    update_cols = {c: insert.excluded[c] for c in values if c not in key}
+    stmt = insert.on_conflict_do_update(
+        index_elements=[table.c[k] for k in key],
+        set_=update_cols,
+        where=table.c[seq_column] < insert.excluded[seq_column],
+    ).returning(table.c[key[0]])
+    return (await session.execute(stmt)).first() is not None

@@ -1,0 +1,8 @@
+"""Request-scoped context: the request id (correlation) and what caused the current work (causation)."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+causation_id_var: ContextVar[str | None] = ContextVar("causation_id", default=None)

@@ -1,0 +1,173 @@
+"""The unit of work: one transaction whose events ride to the outbox in the same commit.
+
+    async with UnitOfWork(sessions, outbox=tables, source="uplift/registry") as uow:
+        household = await households.enrol(uow.session, ...)
+        uow.emit("registry.household.enrolled.v1", subject=household.id, aggregate="household", data={...})
+        await uow.commit()
+
+Use cases never commit; the caller that opened the unit does. Leaving the block without `commit()` rolls back
+and drops the collected events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from uplift.common.context import causation_id_var, request_id_var
+from uplift.common.db import PlatformTables, new_id, utcnow
+from uplift.common.envelope import Envelope, aggregate_of
+
+
+@dataclass
+class PendingEvent:
+    event_type: str
+    subject: str
+    aggregate_type: str
+    data: dict[str, Any]
+    event_id: uuid.UUID = field(default_factory=new_id)
+    seq: int | None = None
+
+
+class UnitOfWork:
+    """A session in a transaction plus the events it will publish."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        platform: PlatformTables,
+        source: str,
+    ) -> None:
+        self._sessions = sessions
+        self._platform = platform
+        self._source = source
+        self._session: AsyncSession | None = None
+        self._events: list[PendingEvent] = []
+        self.committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        await self._session.begin()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._session is not None
+        try:
+            if not self.committed:
+                await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+            self._events.clear()
+
+    def emit(
+        self,
+        event_type: str,
+        *,
+        subject: uuid.UUID | str,
+        data: BaseModel | dict[str, Any],
+        aggregate: str | None = None,
+        seq: int | None = None,
+    ) -> PendingEvent:
+        """Collect an event about aggregate `subject`; its `seq` is assigned at commit unless given.
+
+        `data` must hold no personal data (EVENTS.md): ids, codes, amounts and flags only.
+        """
+        payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+        event = PendingEvent(
+            event_type=event_type,
+            subject=str(subject),
+            aggregate_type=aggregate or aggregate_of(event_type),
+            data=payload,
+            seq=seq,
+        )
+        self._events.append(event)
+        return event
+
+    @property
+    def pending_events(self) -> list[PendingEvent]:
+        return list(self._events)
+
+    def discard_events(self) -> None:
+        """Forget collected events (their work was rolled back to a savepoint)."""
+        self._events.clear()
+
+    async def next_seq(self, aggregate_type: str, aggregate_id: uuid.UUID | str) -> int:
+        """Bump and return the aggregate's version (row-locked until commit, so seqs follow commit order)."""
+        table = self._platform.aggregate_versions
+        stmt = (
+            pg_insert(table)
+            .values(aggregate_type=aggregate_type, aggregate_id=str(aggregate_id), seq=1)
+            .on_conflict_do_update(
+                index_elements=[table.c.aggregate_type, table.c.aggregate_id],
+                set_={"seq": table.c.seq + 1},
+            )
+            .returning(table.c.seq)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def flush_events(self) -> list[Envelope]:
+        """Write the collected events to the outbox (inside the transaction) and return their envelopes."""
+        if not self._events:
+            return []
+        correlation = request_id_var.get()
+        causation = causation_id_var.get() or correlation
+        rows = []
+        envelopes = []
+        for event in self._events:
+            if event.seq is None:
+                event.seq = await self.next_seq(event.aggregate_type, event.subject)
+            # The payload and the aggregate snapshot it carries (e.g. `household`) both say this version.
+            data = {
+                key: ({**value, "seq": event.seq} if isinstance(value, dict) and "seq" in value else value)
+                for key, value in event.data.items()
+            }
+            data["seq"] = event.seq
+            envelope = Envelope(
+                id=event.event_id,
+                type=event.event_type,
+                source=self._source,
+                subject=event.subject,
+                time=utcnow(),
+                correlationid=correlation,
+                causationid=causation,
+                data=data,
+            )
+            envelopes.append(envelope)
+            rows.append(
+                {
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "subject": event.subject,
+                    "aggregate_type": event.aggregate_type,
+                    "aggregate_id": event.subject,
+                    "seq": event.seq,
+                    "envelope": envelope.to_jsonable(),
+                }
+            )
+        await self.session.execute(sa.insert(self._platform.outbox), rows)
+        self._events.clear()
+        return envelopes
+
+    async def commit(self) -> list[Envelope]:
+        """Write the outbox rows and commit everything in one transaction."""
+        envelopes = await self.flush_events()
+        await self.session.commit()
+        self.committed = True
+        return envelopes

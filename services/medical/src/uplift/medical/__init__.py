@@ -1,0 +1,1 @@
+"""Uplift medical service."""

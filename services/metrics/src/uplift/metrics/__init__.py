@@ -1,0 +1,1 @@
+"""Uplift metrics service."""

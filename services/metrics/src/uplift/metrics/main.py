@@ -1,0 +1,24 @@
+"""The metrics service: routers, consumers and scheduled jobs in one place.
+
+Indicators, assessment (考核) and reports, built from every service's events.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from uplift.common.app import ServiceDefinition, create_service_app
+from uplift.common.settings import ServiceSettings
+from uplift.metrics.config import get_settings
+from uplift.metrics.db import platform
+
+definition = ServiceDefinition(
+    name="metrics",
+    title="Uplift metrics",
+    description=" ".join(__doc__.split("\n\n", 1)[1].split()) if __doc__ else "",
+    platform=platform,
+)
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    return create_service_app(definition, settings or get_settings())

@@ -1,0 +1,9 @@
+"""The `registry` schema: its metadata, the platform tables and the declarative base of its models."""
+
+from __future__ import annotations
+
+from uplift.common.db import declarative_base_for, service_metadata
+
+SCHEMA = "registry"
+metadata, platform = service_metadata(SCHEMA)
+Base = declarative_base_for(metadata)
