@@ -29,8 +29,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from uplift.common.context import causation_id_var, request_id_var
+from uplift.common.contracts import aggregate_of
 from uplift.common.db import PlatformTables, new_id
-from uplift.common.envelope import Envelope, aggregate_of
+from uplift.common.envelope import Envelope
 from uplift.common.nats_link import NatsLink, ensure_stream
 from uplift.common.unit_of_work import UnitOfWork
 

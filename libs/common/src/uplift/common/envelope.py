@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from uplift.common.contracts import subject_for
 from uplift.common.db import new_id, utcnow
 
 
@@ -31,7 +32,7 @@ class Envelope(BaseModel):
     @property
     def nats_subject(self) -> str:
         """`registry.household.exited.v1` travels on `registry.household.exited`."""
-        return subject_of(self.type)
+        return subject_for(self.type)
 
     @property
     def seq(self) -> int | None:
@@ -47,21 +48,3 @@ class Envelope(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:
         return cls.model_validate_json(raw)
-
-
-def subject_of(event_type: str) -> str:
-    head, _, version = event_type.rpartition(".")
-    if version.startswith("v") and version[1:].isdigit():
-        return head
-    return event_type
-
-
-def aggregate_of(event_type: str) -> str:
-    """`registry.household.exited.v1` -> `household`."""
-    parts = event_type.split(".")
-    return parts[1] if len(parts) > 1 else parts[0]
-
-
-def stream_of(event_type: str) -> str:
-    """`registry.household.exited.v1` -> `REGISTRY`."""
-    return event_type.split(".", 1)[0].upper()

@@ -8,6 +8,7 @@ are remembered: a 5xx may be retried with the same key.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -42,7 +43,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         key = key_raw.decode("latin-1")[:200]
-        principal = _principal_of(state, headers.get(b"authorization", b"").decode("latin-1"))
+        principal = await _principal_of(state, headers.get(b"authorization", b"").decode("latin-1"))
         if principal is None:
             await self.app(scope, receive, send)  # the endpoint answers 401
             return
@@ -130,12 +131,17 @@ class IdempotencyMiddleware:
                     )
 
 
-def _principal_of(state: Any, authorization: str) -> str | None:
+async def _principal_of(state: Any, authorization: str) -> str | None:
     verifier = getattr(state, "token_verifier", None)
     if verifier is None or not authorization.lower().startswith("bearer "):
         return None
+    token = authorization[7:].strip()
     try:
-        return str(verifier.verify(authorization[7:].strip()).sub)
+        if verifier.may_block and verifier.cached_principal(token) is None:
+            principal = await asyncio.to_thread(verifier.verify, token)  # may fetch the JWKS
+        else:
+            principal = verifier.verify(token)
+        return str(principal.sub)
     except Exception:
         return None
 

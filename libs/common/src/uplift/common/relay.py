@@ -22,8 +22,8 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
+from uplift.common.contracts import subject_for
 from uplift.common.db import advisory_key
-from uplift.common.envelope import subject_of
 from uplift.common.nats_link import NatsLink, ensure_stream
 
 log = structlog.get_logger("uplift.relay")
@@ -176,7 +176,7 @@ class OutboxRelay:
         for row in rows:
             futures.append(
                 await js.publish_async(
-                    subject_of(row["event_type"]),
+                    subject_for(row["event_type"]),
                     row["envelope"].encode(),
                     headers={"Nats-Msg-Id": msg_id(row)},
                     stream=self.stream,

@@ -116,19 +116,26 @@ class Runtime:
         await self.engine.dispose()
 
     async def database_ok(self) -> bool:
-        try:
+        async def probe() -> None:
             async with self.engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), 2)
+                await conn.execute(sa.text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(probe(), 2)
             return True
         except Exception:
             return False
 
     async def outbox_backlog(self) -> int | None:
-        try:
+        outbox = self.platform.outbox
+        stmt = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+
+        async def count() -> int:
             async with self.engine.connect() as conn:
-                outbox = self.platform.outbox
-                stmt = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-                return int((await asyncio.wait_for(conn.execute(stmt), 2)).scalar_one())
+                return int((await conn.execute(stmt)).scalar_one())
+
+        try:
+            return await asyncio.wait_for(count(), 2)
         except Exception:
             return None
 

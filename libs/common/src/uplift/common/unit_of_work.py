@@ -22,8 +22,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from uplift.common.context import causation_id_var, request_id_var
+from uplift.common.contracts import aggregate_of
 from uplift.common.db import PlatformTables, new_id, utcnow
-from uplift.common.envelope import Envelope, aggregate_of
+from uplift.common.envelope import Envelope
 
 
 @dataclass

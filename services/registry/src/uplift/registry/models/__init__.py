@@ -1,0 +1,9 @@
+"""SQLAlchemy models of the `registry` schema (one module per area)."""
+
+from __future__ import annotations
+
+from uplift.registry.db import Base, metadata, platform
+from uplift.registry.models import households as households  # noqa: F401  (org units, households, persons, ...)
+from uplift.registry.models import support as support  # noqa: F401  (helpers, pairing, visits, plans, ...)
+
+__all__ = ["Base", "metadata", "platform"]

@@ -1,0 +1,3 @@
+"""Org units, households, persons, status history, parameters, rewards, audit log, imports."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Cadres, party branches, contracts, pairings, visits, assistance-plan measures, policies, alerts."""
+
+from __future__ import annotations
