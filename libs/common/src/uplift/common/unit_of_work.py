@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -110,7 +111,7 @@ class UnitOfWork:
         self._events.clear()
 
     async def next_seq(self, aggregate_type: str, aggregate_id: uuid.UUID | str) -> int:
-        """Bump and return the aggregate's version (row-locked until commit, so seqs follow commit order)."""
+        """Bump and return one aggregate's version (row-locked until commit, so seqs follow commit order)."""
         table = self._platform.aggregate_versions
         stmt = (
             pg_insert(table)
@@ -123,34 +124,83 @@ class UnitOfWork:
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
+    async def _assign_seqs(self) -> None:
+        """Give every collected event without a `seq` its aggregate's next versions, in one statement.
+
+        Each aggregate's counter moves by the number of its events in this unit; rows are locked in key order so
+        two units touching the same aggregates cannot deadlock.
+        """
+        counts: dict[tuple[str, str], int] = {}
+        for event in self._events:
+            if event.seq is None:
+                key = (event.aggregate_type, event.subject)
+                counts[key] = counts.get(key, 0) + 1
+        if not counts:
+            return
+        keys = sorted(counts)
+        table = self._platform.aggregate_versions
+        result = await self.session.execute(
+            sa.text(
+                f'INSERT INTO "{table.schema}".aggregate_versions AS v (aggregate_type, aggregate_id, seq) '  # noqa: S608
+                "SELECT t, i, n FROM unnest(CAST(:types AS text[]), CAST(:ids AS text[]), CAST(:ns AS bigint[])) "
+                "AS u(t, i, n) ORDER BY t, i "
+                "ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET seq = v.seq + excluded.seq "
+                "RETURNING aggregate_type, aggregate_id, seq"
+            ),
+            {"types": [k[0] for k in keys], "ids": [k[1] for k in keys], "ns": [counts[k] for k in keys]},
+        )
+        next_seq = {(row[0], row[1]): int(row[2]) - counts[(row[0], row[1])] + 1 for row in result}
+        for event in self._events:
+            if event.seq is None:
+                key = (event.aggregate_type, event.subject)
+                event.seq = next_seq[key]
+                next_seq[key] += 1
+
     async def flush_events(self) -> list[Envelope]:
         """Write the collected events to the outbox (inside the transaction) and return their envelopes."""
         if not self._events:
             return []
+        await self._assign_seqs()
         correlation = request_id_var.get()
         causation = causation_id_var.get() or correlation
+        recorded_at = utcnow()
+        time_text = recorded_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         rows = []
         envelopes = []
         for event in self._events:
-            if event.seq is None:
-                event.seq = await self.next_seq(event.aggregate_type, event.subject)
+            assert event.seq is not None
             # The payload and the aggregate snapshot it carries (e.g. `household`) both say this version.
-            data = {
-                key: ({**value, "seq": event.seq} if isinstance(value, dict) and "seq" in value else value)
-                for key, value in event.data.items()
-            }
-            data["seq"] = event.seq
-            envelope = Envelope(
-                id=event.event_id,
-                type=event.event_type,
-                source=self._source,
-                subject=event.subject,
-                time=utcnow(),
-                correlationid=correlation,
-                causationid=causation,
-                data=data,
+            data = to_jsonable_python(
+                {
+                    key: ({**value, "seq": event.seq} if isinstance(value, dict) and "seq" in value else value)
+                    for key, value in event.data.items()
+                }
             )
-            envelopes.append(envelope)
+            data["seq"] = event.seq
+            document = {
+                "specversion": "1.0",
+                "id": str(event.event_id),
+                "type": event.event_type,
+                "source": self._source,
+                "subject": event.subject,
+                "time": time_text,
+                "datacontenttype": "application/json",
+                "correlationid": correlation,
+                "causationid": causation,
+                "data": data,
+            }
+            envelopes.append(
+                Envelope.model_construct(
+                    id=event.event_id,
+                    type=event.event_type,
+                    source=self._source,
+                    subject=event.subject,
+                    time=recorded_at,
+                    correlationid=correlation,
+                    causationid=causation,
+                    data=data,
+                )
+            )
             rows.append(
                 {
                     "event_id": event.event_id,
@@ -159,7 +209,7 @@ class UnitOfWork:
                     "aggregate_type": event.aggregate_type,
                     "aggregate_id": event.subject,
                     "seq": event.seq,
-                    "envelope": envelope.to_jsonable(),
+                    "envelope": document,
                 }
             )
         await self.session.execute(sa.insert(self._platform.outbox), rows)
