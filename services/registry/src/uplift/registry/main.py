@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from uplift.common.app import ServiceDefinition, create_service_app
 from uplift.common.settings import ServiceSettings
-from uplift.registry.config import get_settings
 from uplift.registry.api import core, support
+from uplift.registry.config import get_settings
 from uplift.registry.consumers import consumers
 from uplift.registry.db import platform
 from uplift.registry.jobs import jobs
