@@ -152,22 +152,23 @@ class EventConsumer:
     # handling ------------------------------------------------------------------------------------------
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
-        """Handle fetched messages in one transaction, then ack/nak/term each according to its outcome."""
-        outcomes: list[tuple[Msg, Outcome, Envelope | None]] = []
-        async with UnitOfWork(self.sessions, platform=self.platform, source=f"uplift/{self.service}") as uow:
-            for msg in msgs:
-                try:
-                    envelope = Envelope.from_bytes(msg.data)
-                except Exception as exc:
-                    outcomes.append((msg, Outcome("failed", f"undecodable message: {exc}"), None))
-                    continue
-                attempts = _delivered(msg)
-                outcome = await self.apply(uow, envelope)
-                if outcome.status == "failed" and attempts >= self.max_deliver:
-                    await self._dead_letter(uow.session, envelope, outcome.error or "", attempts)
-                    outcome = Outcome("dead_lettered", outcome.error)
-                outcomes.append((msg, outcome, envelope))
-            await uow.commit()
+        """Handle fetched messages in one transaction, then ack/nak/term each according to its outcome.
+
+        The fast path runs the whole batch without savepoints (one inbox statement, handlers in order, one
+        parked-events statement). If any handler raises, that transaction is rolled back and the careful path
+        runs the batch again with a savepoint per event, reusing the failure it already saw instead of calling
+        the failing handler twice in one delivery.
+        """
+        decoded: list[tuple[Msg, Envelope | None, str | None]] = []
+        for msg in msgs:
+            try:
+                decoded.append((msg, Envelope.from_bytes(msg.data), None))
+            except Exception as exc:
+                decoded.append((msg, None, f"undecodable message: {exc}"))
+        known_failures: dict[object, str] = {}
+        outcomes = await self._fast_batch(decoded, known_failures)
+        if outcomes is None:
+            outcomes = await self._careful_batch(decoded, known_failures)
         if self.on_committed is not None:
             self.on_committed()
         for msg, outcome, received in outcomes:
@@ -196,6 +197,93 @@ class EventConsumer:
                     await msg.term()
                 else:
                     await msg.ack()
+
+    async def _fast_batch(
+        self, decoded: list[tuple[Msg, Envelope | None, str | None]], known_failures: dict[object, str]
+    ) -> list[tuple[Msg, Outcome, Envelope | None]] | None:
+        if any(envelope is None for _, envelope, _ in decoded):
+            return None
+        inbox = self.platform.inbox
+        async with UnitOfWork(self.sessions, platform=self.platform, source=f"uplift/{self.service}") as uow:
+            session = uow.session
+            envelopes = [envelope for _, envelope, _ in decoded if envelope is not None]
+            inserted = {
+                row[0]
+                for row in await session.execute(
+                    sa.text(
+                        f'INSERT INTO "{inbox.schema}".inbox (consumer, event_id, event_type) '  # noqa: S608
+                        "SELECT :consumer, i, t FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS u(i, t) "
+                        "ON CONFLICT DO NOTHING RETURNING event_id"
+                    ),
+                    {"consumer": self.name, "ids": [e.id for e in envelopes], "types": [e.type for e in envelopes]},
+                )
+            }
+            outcomes: list[tuple[Msg, Outcome, Envelope | None]] = []
+            parents: list[str] = []
+            for msg, envelope, _ in decoded:
+                assert envelope is not None
+                if envelope.id not in inserted:
+                    outcomes.append((msg, Outcome("duplicate"), envelope))
+                    continue
+                inserted.discard(envelope.id)  # the same event twice in one batch applies once
+                handler = self.spec.handler_for(envelope.type)
+                if handler is None:
+                    outcomes.append((msg, Outcome("ignored"), envelope))
+                    continue
+                token_r = request_id_var.set(envelope.correlationid)
+                token_c = causation_id_var.set(str(envelope.id))
+                try:
+                    await handler(uow, envelope)
+                except ParentMissing:
+                    return None  # the careful path parks it
+                except Exception as exc:
+                    known_failures[envelope.id] = f"{type(exc).__name__}: {exc}"
+                    log.debug("handler_failed", consumer=self.name, error=traceback.format_exc())
+                    return None
+                finally:
+                    request_id_var.reset(token_r)
+                    causation_id_var.reset(token_c)
+                outcomes.append((msg, Outcome("applied"), envelope))
+                parents.append(f"{aggregate_of(envelope.type)}:{envelope.subject}")
+            if parents and not await self._release_parked_many(uow, parents):
+                return None
+            await uow.commit()
+        return outcomes
+
+    async def _careful_batch(
+        self, decoded: list[tuple[Msg, Envelope | None, str | None]], known_failures: dict[object, str]
+    ) -> list[tuple[Msg, Outcome, Envelope | None]]:
+        outcomes: list[tuple[Msg, Outcome, Envelope | None]] = []
+        async with UnitOfWork(self.sessions, platform=self.platform, source=f"uplift/{self.service}") as uow:
+            for msg, envelope, decode_error in decoded:
+                if envelope is None:
+                    outcomes.append((msg, Outcome("failed", decode_error), None))
+                    continue
+                attempts = _delivered(msg)
+                failure = known_failures.get(envelope.id)
+                outcome = Outcome("failed", failure) if failure else await self.apply(uow, envelope)
+                if outcome.status == "failed" and attempts >= self.max_deliver:
+                    await self._dead_letter(uow.session, envelope, outcome.error or "", attempts)
+                    outcome = Outcome("dead_lettered", outcome.error)
+                outcomes.append((msg, outcome, envelope))
+            await uow.commit()
+        return outcomes
+
+    async def _release_parked_many(self, uow: UnitOfWork, parent_keys: list[str]) -> bool:
+        """Apply events parked for any of `parent_keys`; False when one of them failed."""
+        parked = self.platform.parked_events
+        rows = (
+            await uow.session.execute(
+                sa.delete(parked)
+                .where(parked.c.consumer == self.name, parked.c.parent_key.in_(set(parent_keys)))
+                .returning(parked.c.envelope)
+            )
+        ).all()
+        for row in sorted(rows, key=lambda r: (r.envelope.get("data", {}).get("seq") or 0)):
+            outcome = await self.apply(uow, Envelope.model_validate(row.envelope))
+            if outcome.status == "failed":
+                return False
+        return True
 
     async def apply(self, uow: UnitOfWork, envelope: Envelope) -> Outcome:
         """Apply one event inside a savepoint of `uow`'s transaction; never raises for a handler error."""
