@@ -10,16 +10,22 @@ from fastapi import FastAPI
 
 from uplift.common.app import ServiceDefinition, create_service_app
 from uplift.common.settings import ServiceSettings
+from uplift.medical.api import routers
 from uplift.medical.config import get_settings
+from uplift.medical.consumers import consumers
 from uplift.medical.db import platform
+from uplift.medical.hot_reads import with_hot_reads
 
 definition = ServiceDefinition(
     name="medical",
     title="Uplift medical",
     description=" ".join(__doc__.split("\n\n", 1)[1].split()) if __doc__ else "",
     platform=platform,
+    routers=routers,
+    consumers=consumers,
 )
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    return create_service_app(definition, settings or get_settings())
+    settings = settings or get_settings()
+    return with_hot_reads(create_service_app(definition, settings), settings)
