@@ -453,6 +453,11 @@ async def get_principal(
     request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(_bearer_scheme)
 ) -> Principal:
     """The caller of this request; 401 when the `Authorization: Bearer` token is missing or unusable."""
+    return await principal_of(request)
+
+
+async def principal_of(request: Request) -> Principal:
+    """Read and verify the request's bearer token (the body of `get_principal`, callable without FastAPI)."""
     authorization = request.headers.get("Authorization")
     if not authorization:
         raise Unauthorized("An 'Authorization: Bearer <token>' header is required.")
@@ -477,7 +482,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 def require(
     *roles: str, perms: Sequence[str] = (), any_of_perms: Sequence[str] = ()
-) -> Callable[[Principal], Awaitable[Principal]]:
+) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting the holders of any of `roles`, and integrators holding all of `perms` and at
     least one of `any_of_perms`; everyone else gets 403. Listing `Role.INTEGRATOR` in `roles` admits every
     integrator. Use it through an alias: `Annotated[Principal, Depends(require(Role.DISTRICT_ADMIN))]`.
@@ -505,7 +510,11 @@ def require(
         wanted.append("an integrator with " + " and ".join(grants))
     forbidden_detail = "This operation needs " + " or ".join(wanted) + "."
 
-    async def require_role(principal: CurrentPrincipal) -> Principal:
+    # One flat dependency (not require -> get_principal -> bearer): FastAPI's per-request cost grows with depth.
+    async def require_role(
+        request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(_bearer_scheme)
+    ) -> Principal:
+        principal = await principal_of(request)
         if principal.has_role(*role_set) or integrator_allowed(principal):
             return principal
         raise Forbidden(forbidden_detail)
