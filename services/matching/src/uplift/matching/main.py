@@ -10,7 +10,10 @@ from fastapi import FastAPI
 
 from uplift.common.app import ServiceDefinition, create_service_app
 from uplift.common.settings import ServiceSettings
+from uplift.matching.api import routers
+from uplift.matching.api.access import install_matching_state
 from uplift.matching.config import get_settings
+from uplift.matching.consumers import consumers
 from uplift.matching.db import platform
 
 definition = ServiceDefinition(
@@ -18,6 +21,9 @@ definition = ServiceDefinition(
     title="Uplift matching",
     description=" ".join(__doc__.split("\n\n", 1)[1].split()) if __doc__ else "",
     platform=platform,
+    routers=routers,
+    consumers=consumers,
+    on_startup=[install_matching_state],
 )
 
 
