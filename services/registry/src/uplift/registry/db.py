@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from uplift.common.db import declarative_base_for, service_metadata
+from sqlalchemy.orm import DeclarativeBase
+
+from uplift.common.db import service_metadata
 
 SCHEMA = "registry"
 metadata, platform = service_metadata(SCHEMA)
-Base = declarative_base_for(metadata)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the registry's models: they live in `metadata`'s schema.
+
+    A class rather than `declarative_base_for(metadata)`, so that type checkers accept it as a base class.
+    """
+
+    metadata = metadata

@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from uplift.registry.api import households, imports, org_units, parameters
+
+routers: list[APIRouter] = [org_units.router, households.router, parameters.router, imports.router]

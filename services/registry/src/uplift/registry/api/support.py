@@ -4,4 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from uplift.registry.api import alerts, cadres, pairings, plans, policies, visits
+
+routers: list[APIRouter] = [
+    cadres.router,
+    pairings.router,
+    visits.router,
+    plans.router,
+    policies.router,
+    alerts.router,
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from uplift.registry.db import Base, metadata, platform
-from uplift.registry.models import households as households  # noqa: F401  (org units, households, persons, ...)
-from uplift.registry.models import support as support  # noqa: F401  (helpers, pairing, visits, plans, ...)
+from uplift.registry.models import households as households
+from uplift.registry.models import support as support
 
 __all__ = ["Base", "metadata", "platform"]
