@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from uplift.common.consumer import ConsumerSpec, EventConsumer
 from uplift.common.db import PlatformTables, create_engine, session_factory
 from uplift.common.nats_link import NatsLink
+from uplift.common.read_pool import ReadPool
 from uplift.common.relay import OutboxRelay
 from uplift.common.scheduler import ScheduledJob, Scheduler
 from uplift.common.settings import ServiceSettings
@@ -52,6 +53,7 @@ class Runtime:
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.read_pool = ReadPool(settings.asyncpg_dsn, max_size=max(2, settings.db_pool_size))
         self.nats = NatsLink(settings.nats_url, name=f"uplift-{definition.name}")
         self.relay = OutboxRelay(
             service=definition.name,
@@ -113,6 +115,7 @@ class Runtime:
             await consumer.stop()
         await self.relay.stop()
         await self.nats.close()
+        await self.read_pool.close()
         await self.engine.dispose()
 
     async def database_ok(self) -> bool:

@@ -14,7 +14,6 @@ from uplift.medical.api import routers
 from uplift.medical.config import get_settings
 from uplift.medical.consumers import consumers
 from uplift.medical.db import platform
-from uplift.medical.hot_reads import with_hot_reads
 
 definition = ServiceDefinition(
     name="medical",
@@ -27,5 +26,4 @@ definition = ServiceDefinition(
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    return with_hot_reads(create_service_app(definition, settings), settings)
+    return create_service_app(definition, settings or get_settings())

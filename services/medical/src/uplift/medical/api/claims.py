@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from uplift.common.app import ReadSessionDep, RuntimeDep, UnitOfWorkDep
+from uplift.common.app import ReadSessionDep, RuntimeDep, UnitOfWorkDep, get_runtime
 from uplift.common.auth import Principal
 from uplift.common.contracts import CommunityCode, EnumCode, StreetCode
 from uplift.common.errors import Conflict, FieldError, NotFound, Unprocessable
@@ -30,7 +30,7 @@ from uplift.common.pii import InvalidIdNumber, decode_key, id_hash, validate_id_
 from uplift.common.settings import ServiceSettings
 from uplift.medical.api.access import ClaimWriter, MedicalReader, json_response
 from uplift.medical.domain import Adjudication, Category
-from uplift.medical.hot_reads import hot_reads_of
+from uplift.medical.hot_reads import claim_by_id
 from uplift.medical.service.claims import (
     PAYERS,
     ClaimSubmission,
@@ -304,7 +304,7 @@ async def simulate(body: ClaimCreate, session: ReadSessionDep, runtime: RuntimeD
 
 @router.get("/claims/{claim_id}", response_model=ClaimRead, summary="One claim")
 async def read_claim(claim_id: uuid.UUID, request: Request, principal: MedicalReader) -> Response:
-    claim = await hot_reads_of(request).claim(claim_id)
+    claim = await claim_by_id(get_runtime(request).read_pool, claim_id)
     if claim is None or not principal.in_scope(claim["community_code"]):
         raise NotFound(f"No claim {claim_id}.")
     return json_response(claim_read(claim).model_dump_json())

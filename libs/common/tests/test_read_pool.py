@@ -1,0 +1,36 @@
+"""The read pool runs compiled Core selects on asyncpg, opening on first use and closing cleanly."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from uplift.common.read_pool import ReadPool, compile_select
+from uplift.common.testkit import create_platform_schema, unique_name
+
+pytestmark = pytest.mark.integration
+
+
+async def test_compiled_select_reads_rows_by_parameter(database_url: str) -> None:
+    schema = unique_name("rp")
+    platform = await create_platform_schema(database_url, schema)
+    versions = platform.aggregate_versions
+    pool = ReadPool(database_url.replace("postgresql+asyncpg://", "postgresql://"), max_size=2)
+    by_id = compile_select(
+        sa.select(versions.c.seq).where(
+            versions.c.aggregate_type == sa.bindparam("kind"), versions.c.aggregate_id == sa.bindparam("ident")
+        )
+    )
+    assert "$1" in by_id and "$2" in by_id
+    try:
+        assert await pool.fetchrow(by_id, "household", "h-1") is None  # opens the pool lazily
+        await pool.fetch(
+            f'INSERT INTO "{schema}".aggregate_versions VALUES ($1, $2, $3) RETURNING seq', "household", "h-1", 7
+        )
+        row = await pool.fetchrow(by_id, "household", "h-1")
+        assert row is not None and row["seq"] == 7
+        rows = await pool.fetch(compile_select(sa.select(versions.c.aggregate_id).order_by(versions.c.aggregate_id)))
+        assert [r["aggregate_id"] for r in rows] == ["h-1"]
+    finally:
+        await pool.close()
+    await pool.close()  # closing twice is harmless
