@@ -6,13 +6,14 @@ prepared once (asyncpg caches prepared statements per connection), so the reset 
 opens on first use (a service starts even while its database is down) and closes with the service.
 
     BY_ID = compile_select(sa.select(claims.c.id, ...).where(claims.c.id == sa.bindparam("claim_id")))
-    row = await runtime.read_pool.fetchrow(BY_ID, claim_id)
+    row = await runtime.read_pool.fetchrow(BY_ID, claim_id=claim_id)
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -20,9 +21,23 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 
-def compile_select(statement: sa.Select[Any]) -> str:
-    """A Core select as asyncpg SQL (`$1, $2 …` in the order the bind parameters appear)."""
-    return str(statement.compile(dialect=asyncpg_dialect(paramstyle="numeric_dollar")))
+@dataclass(frozen=True)
+class CompiledSelect:
+    """A Core select compiled for asyncpg: the SQL and its parameters in `$n` order (with bound defaults)."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[name] if name in params else self.defaults[name] for name in self.names]
+
+
+def compile_select(statement: sa.Select[Any]) -> CompiledSelect:
+    """Compile once; values bound in the statement itself (e.g. a LIMIT) become defaults."""
+    compiled = statement.compile(dialect=asyncpg_dialect(paramstyle="numeric_dollar"))
+    names = tuple(compiled.positiontup or ())
+    return CompiledSelect(str(compiled), names, dict(compiled.params))
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
@@ -45,15 +60,15 @@ class ReadPool:
                     )
         return self._pool
 
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+    async def fetchrow(self, select: CompiledSelect, **params: Any) -> asyncpg.Record | None:
         pool = await self._acquire_pool()
         async with pool.acquire() as connection:
-            return await connection.fetchrow(sql, *args)
+            return await connection.fetchrow(select.sql, *select.args(params))
 
-    async def fetch(self, sql: str, *args: Any) -> Sequence[asyncpg.Record]:
+    async def fetch(self, select: CompiledSelect, **params: Any) -> Sequence[asyncpg.Record]:
         pool = await self._acquire_pool()
         async with pool.acquire() as connection:
-            return await connection.fetch(sql, *args)
+            return await connection.fetch(select.sql, *select.args(params))
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -18,7 +18,7 @@ _CLAIM_BY_ID = compile_select(sa.select(*claims_table.c).where(claims_table.c.id
 
 async def claim_by_id(read_pool: ReadPool, claim_id: uuid.UUID) -> dict[str, Any] | None:
     """One claim as a mapping of its columns, or None."""
-    row = await read_pool.fetchrow(_CLAIM_BY_ID, claim_id)
+    row = await read_pool.fetchrow(_CLAIM_BY_ID, claim_id=claim_id)
     if row is None:
         return None
     claim = dict(row)

@@ -102,8 +102,9 @@ async def get_household(
     principal: HouseholdReader,
     session: ReadSessionDep,
     vault: VaultDep,
+    runtime: RuntimeDep,
 ) -> Response:
-    loaded = await service.load_for_read(session, household_id)
+    loaded = await service.load_for_read_pooled(runtime.read_pool, household_id)
     if loaded is None or not await access.may_see(
         session, principal, loaded.household.id, loaded.household.community_code
     ):

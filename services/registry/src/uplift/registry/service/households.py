@@ -25,6 +25,7 @@ from uplift.common.auth import Principal
 from uplift.common.db import new_id
 from uplift.common.errors import Conflict, FieldError, NotFound, Unprocessable
 from uplift.common.pii import InvalidIdNumber, validate_id_number
+from uplift.common.read_pool import CompiledSelect, ReadPool, compile_select
 from uplift.common.unit_of_work import UnitOfWork
 from uplift.registry.domain import alerts as alert_rules
 from uplift.registry.domain.households import HouseholdIncome, MemberWork, is_zero_employment
@@ -676,10 +677,28 @@ class _MemberRow:
             raise AttributeError(name) from None
 
 
+@cache
+def _read_sql() -> CompiledSelect:
+    """The hot read compiled once for asyncpg (run on the platform's read pool)."""
+    return compile_select(_read_statement())
+
+
+async def load_for_read_pooled(read_pool: ReadPool, household_id: uuid.UUID) -> HouseholdWithMembers | None:
+    """The hot read on the platform's read pool: one prepared statement, no session, no ping, no reset."""
+    records = await read_pool.fetch(_read_sql(), household_id=household_id)
+    if not records:
+        return None
+    return _household_with_members([_MemberRow(dict(record)) for record in records])
+
+
 async def load_for_read(session: AsyncSession, household_id: uuid.UUID) -> HouseholdWithMembers | None:
     rows = (await session.execute(_read_statement(), {"household_id": household_id})).all()
     if not rows:
         return None
+    return _household_with_members([_MemberRow(dict(row._mapping)) for row in rows])
+
+
+def _household_with_members(rows: list[_MemberRow]) -> HouseholdWithMembers:
     first = rows[0]
     helper = (
         contracts.Helper(kind=first.h_kind, id=first.h_id, department_code=first.h_department_code)
@@ -687,9 +706,7 @@ async def load_for_read(session: AsyncSession, household_id: uuid.UUID) -> House
         else None
     )
     members = [
-        _MemberRow(
-            {key[2:]: value for key, value in row._mapping.items() if isinstance(key, str) and key.startswith("m_")}
-        )
+        _MemberRow({key[2:]: value for key, value in row.values.items() if key.startswith("m_")})
         for row in rows
         if row.m_id is not None
     ]
