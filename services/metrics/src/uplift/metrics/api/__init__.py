@@ -1,0 +1,1 @@
+"""HTTP endpoints of the metrics service (mounted at `/metrics/v1`)."""
