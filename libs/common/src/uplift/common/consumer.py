@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from uplift.common.context import causation_id_var, request_id_var
 from uplift.common.contracts import aggregate_of
-from uplift.common.db import PlatformTables, new_id
+from uplift.common.db import PlatformTables, is_infrastructure_error, new_id
 from uplift.common.envelope import Envelope
 from uplift.common.nats_link import NatsLink, ensure_stream
 from uplift.common.unit_of_work import UnitOfWork
@@ -100,6 +101,8 @@ class EventConsumer:
         self.on_committed = on_committed
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.sweep_interval = 5.0
+        self._last_sweep = time.monotonic()
 
     # lifecycle -----------------------------------------------------------------------------------------
 
@@ -123,8 +126,9 @@ class EventConsumer:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
-            # The server redelivers a little more than we do, so the dead-letter decision stays ours.
-            max_deliver=self.max_deliver + 2,
+            # Unlimited on the server: dead-lettering is ours alone, so a message is never dropped silently
+            # (an outage of our database must not use up a message's deliveries).
+            max_deliver=-1,
             max_ack_pending=max(self.batch_size * 4, 1000),
         )
         return await js.pull_subscribe(
@@ -138,16 +142,79 @@ class EventConsumer:
                 sub = await self._subscribe()
                 log.info("consumer_started", consumer=self.name, stream=self.stream)
                 while not self._stopping:
+                    await self._maybe_sweep_parked()
                     try:
                         msgs = await sub.fetch(self.batch_size, timeout=1.0)
                     except TimeoutError:
                         continue
-                    await self.handle_batch(msgs)
+                    try:
+                        await self.handle_batch(msgs)
+                    except Exception:
+                        # Our database (not a handler) failed: ask for the batch again soon, not after ack_wait.
+                        for msg in msgs:
+                            with contextlib.suppress(Exception):
+                                await msg.nak(delay=self.backoff[-1])
+                        raise
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("consumer_error", consumer=self.name, error=str(exc))
                 await asyncio.sleep(1.0)
+
+    async def _maybe_sweep_parked(self) -> None:
+        if time.monotonic() - self._last_sweep < self.sweep_interval:
+            return
+        self._last_sweep = time.monotonic()
+        try:
+            await self.sweep_parked()
+        except Exception as exc:
+            log.warning("parked_sweep_failed", consumer=self.name, error=str(exc))
+
+    async def sweep_parked(self, older_than: float | None = None) -> int:
+        """Try parked events again, each in its own transaction; returns how many were applied.
+
+        With replicas sharing a durable, a child can be parked by one replica while another applies its parent
+        (neither sees the other's uncommitted row), so releasing on the parent's arrival is not enough.
+        """
+        parked = self.platform.parked_events
+        age = self.sweep_interval if older_than is None else older_than
+        async with self.sessions() as session:
+            candidates = (
+                (
+                    await session.execute(
+                        sa.select(parked.c.event_id)
+                        .where(
+                            parked.c.consumer == self.name,
+                            parked.c.parked_at < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, age),
+                        )
+                        .order_by(parked.c.parked_at)
+                        .limit(500)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        applied = 0
+        for event_id in candidates:
+            async with UnitOfWork(self.sessions, platform=self.platform, source=f"uplift/{self.service}") as uow:
+                row = (
+                    await uow.session.execute(
+                        sa.delete(parked)
+                        .where(parked.c.consumer == self.name, parked.c.event_id == event_id)
+                        .returning(parked.c.envelope)
+                    )
+                ).first()
+                if row is None:
+                    continue  # released meanwhile
+                envelope = Envelope.model_validate(row.envelope)
+                outcome = await self.apply(uow, envelope)
+                if outcome.status == "failed":
+                    await self._dead_letter(uow.session, envelope, outcome.error or "", attempts=1)
+                applied += outcome.status == "applied"
+                await uow.commit()
+        if applied and self.on_committed is not None:
+            self.on_committed()
+        return applied
 
     # handling ------------------------------------------------------------------------------------------
 
@@ -237,6 +304,8 @@ class EventConsumer:
                 except ParentMissing:
                     return None  # the careful path parks it
                 except Exception as exc:
+                    if is_infrastructure_error(exc):
+                        raise
                     known_failures[envelope.id] = f"{type(exc).__name__}: {exc}"
                     log.debug("handler_failed", consumer=self.name, error=traceback.format_exc())
                     return None
@@ -280,9 +349,10 @@ class EventConsumer:
             )
         ).all()
         for row in sorted(rows, key=lambda r: (r.envelope.get("data", {}).get("seq") or 0)):
-            outcome = await self.apply(uow, Envelope.model_validate(row.envelope))
-            if outcome.status == "failed":
-                return False
+            child = Envelope.model_validate(row.envelope)
+            outcome = await self.apply(uow, child)
+            if outcome.status == "failed":  # the child's own fault: it must not block its parent
+                await self._dead_letter(uow.session, child, outcome.error or "", attempts=1)
         return True
 
     async def apply(self, uow: UnitOfWork, envelope: Envelope) -> Outcome:
@@ -296,6 +366,8 @@ class EventConsumer:
                     await self._release_parked(uow, envelope)
                 return outcome
         except Exception as exc:
+            if is_infrastructure_error(exc):
+                raise  # the database is unreachable: abort the batch; it never counts toward dead letters
             uow.discard_events()
             log.debug("handler_failed", consumer=self.name, error=traceback.format_exc())
             return Outcome("failed", f"{type(exc).__name__}: {exc}")
@@ -355,8 +427,8 @@ class EventConsumer:
         for row in sorted(rows, key=lambda r: r.envelope.get("data", {}).get("seq") or 0):
             child = Envelope.model_validate(row.envelope)
             outcome = await self.apply(uow, child)
-            if outcome.status == "failed":
-                raise RuntimeError(f"parked event {child.id} failed on release: {outcome.error}")
+            if outcome.status == "failed":  # the child's own fault: it must not block its parent
+                await self._dead_letter(uow.session, child, outcome.error or "", attempts=1)
 
     async def _dead_letter(
         self, session: AsyncSession, envelope: Envelope, error: str, attempts: int

@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -68,9 +69,7 @@ class PlatformTables:
             sa.Column("aggregate_id", sa.Text, nullable=False),
             sa.Column("seq", sa.BigInteger, nullable=False),
             sa.Column("envelope", JSONB, nullable=False),
-            sa.Column(
-                "occurred_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-            ),
+            sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
             sa.Column("published_at", sa.DateTime(timezone=True)),
             sa.Index(
                 "ix_outbox_unpublished",
@@ -92,9 +91,7 @@ class PlatformTables:
             sa.Column("consumer", sa.Text, primary_key=True),
             sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
             sa.Column("event_type", sa.Text, nullable=False),
-            sa.Column(
-                "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-            ),
+            sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         )
         self.dead_letters = sa.Table(
             "dead_letters",
@@ -189,9 +186,7 @@ def asyncpg_url(database_url: str) -> str:
     return database_url
 
 
-def create_engine(
-    database_url: str, *, pool_size: int = 10, max_overflow: int = 10, **kw: Any
-) -> AsyncEngine:
+def create_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 10, **kw: Any) -> AsyncEngine:
     return create_async_engine(
         asyncpg_url(database_url),
         pool_size=pool_size,
@@ -203,6 +198,30 @@ def create_engine(
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+# SQLSTATEs meaning "the server is not there for you right now": class 08 (connection exception) and the
+# operator interventions admin_shutdown, crash_shutdown and cannot_connect_now.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True for a lost, refused or shutting-down database connection (retry later; not the caller's fault)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the exception and what caused it (SQLAlchemy wraps the driver's error)
+        if seen is None:
+            return False
+        if isinstance(seen, OSError | ConnectionError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            return True
+        if isinstance(seen, sa.exc.DBAPIError) and (
+            seen.connection_invalidated or isinstance(seen, sa.exc.InterfaceError)
+        ):
+            return True
+        sqlstate = getattr(seen, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+    return False
 
 
 def advisory_key(name: str) -> int:

@@ -172,6 +172,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        from uplift.common.db import is_infrastructure_error
+
+        if is_infrastructure_error(exc):
+            # Our own database is unreachable: say so (and nothing else), and when to try again.
+            log.warning("database_unavailable", path=request.url.path, error_type=type(exc).__name__)
+            problem = ServiceUnavailable("The service's database is unavailable; try again shortly.")
+            return problem_response(503, request.url.path, problem.to_problem(request.url.path), {"Retry-After": "5"})
         # The stack goes to the log; the caller learns nothing about internals.
         log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
         body = ProblemError("An unexpected error occurred.").to_problem(request.url.path)

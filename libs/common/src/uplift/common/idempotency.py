@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from uplift.common.context import idempotency_claim_var
 from uplift.common.db import PlatformTables
 from uplift.common.errors import PROBLEM_JSON, Conflict, ProblemError
 
@@ -64,12 +65,10 @@ class IdempotencyMiddleware:
             if claimed.first() is None:
                 existing = (
                     await session.execute(
-                        sa.select(table)
-                        .where(table.c.principal == principal, table.c.key == key)
-                        .with_for_update()
+                        sa.select(table).where(table.c.principal == principal, table.c.key == key).with_for_update()
                     )
                 ).first()
-                if existing is not None and existing.status_code is None:
+                if existing is not None and existing.status_code is None and existing.completed_at is None:
                     stale = existing.created_at < dt.datetime.now(dt.UTC) - CLAIM_EXPIRY
                     if stale and existing.body_hash == body_hash and existing.path == path:
                         await session.execute(
@@ -84,10 +83,18 @@ class IdempotencyMiddleware:
                     scope, send, Conflict("This Idempotency-Key was used with a different request body.")
                 )
                 return
-            if existing.status_code is None:
+            if existing.status_code is None and existing.completed_at is not None:
                 await _send_problem(
-                    scope, send, Conflict("A request with this Idempotency-Key is in progress.")
+                    scope,
+                    send,
+                    Conflict(
+                        "A request with this Idempotency-Key was carried out but its answer was lost; read the "
+                        "resource instead of sending it again."
+                    ),
                 )
+                return
+            if existing.status_code is None:
+                await _send_problem(scope, send, Conflict("A request with this Idempotency-Key is in progress."))
                 return
             await _replay(send, existing)
             return
@@ -105,9 +112,11 @@ class IdempotencyMiddleware:
                 captured["body"] += message.get("body", b"")
             await send(message)
 
+        claim_token = idempotency_claim_var.set((principal, key))
         try:
             await self.app(scope, replay_body, capture)
         finally:
+            idempotency_claim_var.reset(claim_token)
             async with sessions() as session, session.begin():
                 if captured["status"] < 500:
                     kept = {
@@ -122,12 +131,14 @@ class IdempotencyMiddleware:
                             status_code=captured["status"],
                             response_headers=kept,
                             response_body=captured["body"],
-                            completed_at=sa.func.now(),
+                            completed_at=sa.func.coalesce(table.c.completed_at, sa.func.now()),
                         )
                     )
-                else:
+                else:  # a 5xx: free the key for a retry, unless the write itself committed
                     await session.execute(
-                        sa.delete(table).where(table.c.principal == principal, table.c.key == key)
+                        sa.delete(table).where(
+                            table.c.principal == principal, table.c.key == key, table.c.completed_at.is_(None)
+                        )
                     )
 
 

@@ -99,7 +99,7 @@ class NatsLink:
                 await self._task
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._nc.drain(), 5)
+                await asyncio.wait_for(self._nc.flush(), 1)
             with contextlib.suppress(Exception):
                 await self._nc.close()
         self._nc = None

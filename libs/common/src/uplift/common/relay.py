@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from nats.js.errors import NoStreamResponseError, NotFoundError
 from prometheus_client import Counter, Gauge
 
 from uplift.common.contracts import subject_for
@@ -161,7 +162,11 @@ class OutboxRelay:
         if not rows:
             return 0
         await self._ensure_stream()
-        await self._publish_rows(rows, msg_id=lambda row: str(row["event_id"]))
+        try:
+            await self._publish_rows(rows, msg_id=lambda row: str(row["event_id"]))
+        except (NoStreamResponseError, NotFoundError):
+            self._stream_ready = False  # the stream is gone (e.g. a wiped broker): create it again next round
+            raise
         await conn.execute(
             f'UPDATE "{self.schema}".outbox SET published_at = now() WHERE position = ANY($1::bigint[])',  # noqa: S608
             [r["position"] for r in rows],

@@ -58,19 +58,21 @@ class Scheduler:
         self.timezone = timezone
         self.on_committed = on_committed
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self.jobs:
             self._task = asyncio.create_task(self._loop(), name=f"scheduler:{self.service}")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.run_due(business_today(self.timezone))
             except asyncio.CancelledError:
@@ -83,7 +85,11 @@ class Scheduler:
         """Run every job not yet done for `day`; returns {job: result or "skipped"}."""
         results: dict[str, Any] = {}
         for job in self.jobs:
-            results[job.name] = await self.run_job(job, day)
+            try:
+                results[job.name] = await self.run_job(job, day)
+            except Exception as exc:  # tried again on the next tick; the jobs after it still run
+                log.warning("scheduled_job_failed", service=self.service, job=job.name, error=str(exc))
+                results[job.name] = "failed"
         return results
 
     async def run_job(self, job: ScheduledJob, day: dt.date) -> Any:

@@ -22,7 +22,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from uplift.common.context import causation_id_var, request_id_var
+from uplift.common.context import causation_id_var, idempotency_claim_var, request_id_var
 from uplift.common.contracts import aggregate_of
 from uplift.common.db import PlatformTables, new_id, utcnow
 from uplift.common.envelope import Envelope
@@ -219,6 +219,16 @@ class UnitOfWork:
     async def commit(self) -> list[Envelope]:
         """Write the outbox rows and commit everything in one transaction."""
         envelopes = await self.flush_events()
+        claim = idempotency_claim_var.get()
+        if claim is not None:
+            # The request's Idempotency-Key is marked done in the same commit as its effects, so a retry after a
+            # lost answer is refused instead of acting twice.
+            keys = self._platform.idempotency_keys
+            await self.session.execute(
+                sa.update(keys)
+                .where(keys.c.principal == claim[0], keys.c.key == claim[1], keys.c.completed_at.is_(None))
+                .values(completed_at=sa.func.now())
+            )
         await self.session.commit()
         self.committed = True
         return envelopes
