@@ -98,8 +98,8 @@ ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # operation -> the roles that may do it (everyone else: 403)
 MAY = {
-    "submit": {"medical_operator", "integrator_write"},
-    "reverse": {"medical_operator", "integrator_write"},
+    "submit": {"medical_operator", "district_admin", "integrator_write"},  # district_admin: everything (API.md)
+    "reverse": {"medical_operator", "district_admin", "integrator_write"},
     "read_claim": {"medical_operator", "district_admin", "integrator_read", "integrator_write"},
     "list_claims": {"medical_operator", "district_admin", "integrator_read", "integrator_write"},
     "simulate": {"medical_operator", "district_admin", "integrator_read", "integrator_write"},

@@ -93,9 +93,15 @@ def round_money(amount: Decimal | int) -> Decimal:
     return _quantize(_to_decimal(amount), CENT)
 
 
+MAX_AMOUNT = Decimal("999999999999.99")  # what a numeric(14, 2) column holds
+
+
 def parse_money(value: str | int | Decimal) -> Decimal:
     """An amount with two places, from text, an int or a Decimal; never rounds (ValueError instead)."""
-    return _exactly(_to_decimal(value), CENT, "an amount has at most two decimal places")
+    amount = _exactly(_to_decimal(value), CENT, "an amount has at most two decimal places")
+    if abs(amount) > MAX_AMOUNT:
+        raise ValueError(f"an amount is at most {MAX_AMOUNT} in absolute value")
+    return amount
 
 
 def format_money(amount: Decimal | int) -> str:

@@ -18,7 +18,9 @@ from uplift.common.auth import Principal, Role, require
 CLAIMS_READ = "claims:read"
 CLAIMS_WRITE = "claims:write"
 
-ClaimWriter = Annotated[Principal, Depends(require(Role.MEDICAL_OPERATOR, perms=(CLAIMS_WRITE,)))]
+ClaimWriter = Annotated[
+    Principal, Depends(require(Role.MEDICAL_OPERATOR, Role.DISTRICT_ADMIN, perms=(CLAIMS_WRITE,)))
+]
 MedicalReader = Annotated[
     Principal,
     Depends(require(Role.MEDICAL_OPERATOR, Role.DISTRICT_ADMIN, any_of_perms=(CLAIMS_READ, CLAIMS_WRITE))),

@@ -56,7 +56,7 @@ def _without_negative_zero(value: Decimal) -> Decimal:
     return value.copy_abs() if value == 0 else value
 
 
-Money = Annotated[Decimal, Field(ge=0, decimal_places=2), AfterValidator(_as_cents)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), AfterValidator(_as_cents)]
 """A non-negative amount in yuan with at most two decimal places; serialised as e.g. "400.00"."""
 
 Ratio = Annotated[Decimal, Field(ge=0, le=1), AfterValidator(_without_negative_zero)]
