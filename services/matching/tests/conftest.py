@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import date
@@ -92,6 +93,72 @@ def make_seeker() -> Callable[..., Seeker]:
 @pytest.fixture(scope="session")
 def make_posting() -> Callable[..., Posting]:
     return posting
+
+
+# --- random seekers and postings, for comparing the column indexes with the exact domain ----------------
+
+
+RANDOM_SKILLS = ["cleaning", "cooking", "security", "delivery", "warehouse", "sewing", "customer_service"]
+RANDOM_STREETS = ["420102001", "420102002", "420103001", "420104005"]
+
+
+def random_posting(rng: random.Random, number: int) -> Posting:
+    """A posting of a small random district, often excluded for one reason or several."""
+    remote = rng.random() < 0.15
+    street = rng.choice(RANDOM_STREETS)
+    return posting(
+        number=number,
+        essential_skills=frozenset(rng.sample([*RANDOM_SKILLS, "unheard_of"], rng.randint(0, 3))),
+        optional_skills=frozenset(rng.sample(RANDOM_SKILLS, rng.randint(0, 2))),
+        monthly_wage=Decimal(rng.randrange(200_000, 600_000, 50)) / 100,
+        weekly_hours=rng.choice([16, 20, 30, 37, 40, 44]),
+        street_code=None if remote else street,
+        district_code=None if remote else street[:6],
+        remote=remote,
+        physical_demand=rng.choice(["light", "medium", "heavy"]),
+        accessible=rng.random() < 0.5,
+        min_education=rng.choice([None, "junior_high", "senior_high", "college"]),
+        openings=rng.choice([0, 1, 2]),
+        valid_to=rng.choice([None, date(2026, 2, 1), date(2026, 12, 31), date(2026, 12, 31)]),
+        open=rng.random() < 0.9,
+        public_welfare=rng.random() < 0.2,
+    )
+
+
+def random_seeker(rng: random.Random, number: int) -> Seeker:
+    """A seeker of the same small district, at the edges of working age, with random constraints."""
+    street = rng.choice(RANDOM_STREETS)
+    return seeker(
+        person=number,
+        birth_year=rng.choice([1960, 1966, 1968, 1969, 1975, 1990, 2010, 2011]),
+        sex=rng.choice(["male", "female"]),
+        work_ability=rng.choice(["full", "full", "partial", "none"]),
+        disability_level=rng.choice([0, 0, 1, 3]),
+        chronic_illness=rng.random() < 0.1,
+        household_status=rng.choice(["enrolled", "transition", "exited"]),
+        street_code=street,
+        district_code=street[:6],
+        skills=frozenset(rng.sample(RANDOM_SKILLS, rng.randint(0, 4))),
+        education=rng.choice([None, "primary", "senior_high", "bachelor"]),
+        profile=SeekerProfile(
+            desired_hours=rng.choice([None, 20, 33, 40]),
+            max_hours=rng.choice([None, None, 30]),
+            min_wage=rng.choice([None, Decimal("3000.00"), Decimal("4512.25"), Decimal("2999.99")]),
+            location_pref=rng.choice(["same_street", "same_district", "any"]),
+            prefers_remote=rng.random() < 0.3,
+            no_heavy_work=rng.random() < 0.2,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def random_seeker_of() -> Callable[[random.Random, int], Seeker]:
+    return random_seeker
+
+
+@pytest.fixture(scope="session")
+def random_posting_of() -> Callable[[random.Random, int], Posting]:
+    return random_posting
 
 
 # --- the running service, for the integration tests (test_service_*.py) --------------------------------------

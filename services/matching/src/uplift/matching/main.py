@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from uplift.common.app import ServiceDefinition, create_service_app
 from uplift.common.settings import ServiceSettings
 from uplift.matching.api import routers
-from uplift.matching.api.access import install_matching_state
+from uplift.matching.api.access import install_matching_state, start_warming_caches
 from uplift.matching.config import get_settings
 from uplift.matching.consumers import consumers
 from uplift.matching.db import platform
@@ -23,7 +23,7 @@ definition = ServiceDefinition(
     platform=platform,
     routers=routers,
     consumers=consumers,
-    on_startup=[install_matching_state],
+    on_startup=[install_matching_state, start_warming_caches],
 )
 
 

@@ -106,6 +106,7 @@ class SeekerHousehold(Base):
     """The newest registry snapshot of a household, as far as matching needs it."""
 
     __tablename__ = "seeker_households"
+    __table_args__ = (sa.Index("ix_seeker_households_updated_at", "updated_at"),)
 
     household_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
@@ -120,7 +121,10 @@ class SeekerPerson(Base):
     """The newest registry snapshot of a person (no personal data: the registry sends none)."""
 
     __tablename__ = "seeker_persons"
-    __table_args__ = (sa.Index("ix_seeker_persons_household_id", "household_id"),)
+    __table_args__ = (
+        sa.Index("ix_seeker_persons_household_id", "household_id"),
+        sa.Index("ix_seeker_persons_updated_at", "updated_at"),
+    )
 
     person_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
@@ -138,9 +142,11 @@ class SeekerPerson(Base):
 
 
 class SeekerProfile(Base):
-    """What the seeker (or their helper) wants, plus the skills trainings here added."""
+    """What the seeker (or their helper) wants, plus the skills trainings here added; `version` moves on every
+    write, so that other workers' seeker indexes see the change."""
 
     __tablename__ = "seeker_profiles"
+    __table_args__ = (sa.Index("ix_seeker_profiles_updated_at", "updated_at"),)
 
     person_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     desired_occupations: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), nullable=False, default=list)
@@ -151,6 +157,7 @@ class SeekerProfile(Base):
     prefers_remote: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     no_heavy_work: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     trained_skills: Mapped[list[str]] = mapped_column(SKILLS, nullable=False, default=list)
+    version: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=1, server_default="1")
     updated_at: Mapped[dt.datetime] = _timestamp()
 
 

@@ -229,7 +229,17 @@ class RecommendationsRead(BaseModel):
     on: dt.date
     feasible_count: int
     items: list[RecommendedPosting]
-    excluded: list[ExcludedPostingRead] | None = None
+    excluded: list[ExcludedPostingRead] | None = Field(
+        default=None,
+        description="with explain_excluded: the first `excluded_limit` excluded postings, those the seeker's location"
+        " admits first, then fewer excluding filters first, then by posting id",
+    )
+    excluded_count: int | None = Field(default=None, description="with explain_excluded: every excluded posting")
+    excluded_by_reason: dict[str, int] | None = Field(
+        default=None,
+        description="with explain_excluded: excluded postings per filter code (one excluded by several counts under"
+        " each)",
+    )
 
 
 class CandidateRead(BaseModel):

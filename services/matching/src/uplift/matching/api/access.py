@@ -31,9 +31,7 @@ READ = ("matching:read", "matching:write")
 WRITE = ("matching:write",)
 _HELPERS = (Role.DISTRICT_ADMIN, Role.STREET_OPERATOR, Role.COMMUNITY_WORKER)
 
-AnyMatchingReader = Annotated[
-    Principal, Depends(require(*_HELPERS, Role.EMPLOYER, Role.CADRE, any_of_perms=READ))
-]
+AnyMatchingReader = Annotated[Principal, Depends(require(*_HELPERS, Role.EMPLOYER, Role.CADRE, any_of_perms=READ))]
 EmployerManager = Annotated[Principal, Depends(require(Role.DISTRICT_ADMIN, Role.EMPLOYER, perms=WRITE))]
 EmployerReader = Annotated[Principal, Depends(require(*_HELPERS, Role.EMPLOYER, any_of_perms=READ))]
 DistrictAdmin = Annotated[Principal, Depends(require(Role.DISTRICT_ADMIN, perms=WRITE))]

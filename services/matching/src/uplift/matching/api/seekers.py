@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query
 
 from uplift.common.app import ReadSessionDep, UnitOfWorkDep
 from uplift.common.auth import CurrentPrincipal
-from uplift.matching.api.access import CandidateReader, OpenPostingsDep, SeekerReader, SeekerWriter, TodayDep
+from uplift.matching.api.access import (
+    CandidateReader,
+    OpenPostingsDep,
+    SeekerIndexDep,
+    SeekerReader,
+    SeekerWriter,
+    TodayDep,
+)
 from uplift.matching.domain.scoring import age_on, priority_of
 from uplift.matching.domain.skills import DEFAULT_VOCABULARY
 from uplift.matching.schemas import (
@@ -129,6 +136,16 @@ async def recommendations(
     today: TodayDep,
     limit: Limit = 20,
     explain_excluded: bool = False,
+    excluded_limit: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=20_000,
+            description="with explain_excluded: how many excluded postings to explain (the location-admitted ones"
+            " first, then fewer excluding filters, then posting id); all are counted in excluded_count and"
+            " excluded_by_reason",
+        ),
+    ] = service.DEFAULT_EXCLUDED_LIMIT,
 ) -> RecommendationsRead:
     return await service.recommend_for_seeker(
         session=session,
@@ -138,6 +155,7 @@ async def recommendations(
         limit=limit,
         explain_excluded=explain_excluded,
         principal=principal,
+        excluded_limit=excluded_limit,
     )
 
 
@@ -151,10 +169,11 @@ async def candidates(
     posting_id: uuid.UUID,
     principal: CandidateReader,
     session: ReadSessionDep,
+    seekers: SeekerIndexDep,
     today: TodayDep,
     limit: Limit = 20,
 ) -> CandidatesRead:
     posting = await postings_service.get_posting(session=session, posting_id=posting_id, principal=principal)
     return await service.candidates_for_posting(
-        session=session, posting_row=posting, on=today, limit=limit, principal=principal
+        session=session, seekers=seekers, posting_row=posting, on=today, limit=limit, principal=principal
     )

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from uplift.common.auth import Principal, Role
 from uplift.common.db import new_id
 from uplift.common.errors import FieldError, NotFound, PreconditionFailed, Unprocessable
 from uplift.matching.domain.job_fair_edges import PostingIndex
+from uplift.matching.domain.posting_exclusions import PostingExclusions
 from uplift.matching.domain.scoring import Posting
 from uplift.matching.domain.skills import DEFAULT_VOCABULARY, SkillVocabulary
 from uplift.matching.models import Employer as EmployerModel
@@ -269,6 +271,8 @@ async def update_posting(*, session: AsyncSession, current: Mapping[str, Any], b
 
 # --- postings as the domain sees them ----------------------------------------------------------------------
 
+_ID_ARRAY = ARRAY(UUID(as_uuid=True))
+
 # Arrays come back from asyncpg as lists already: skip SQLAlchemy's per-row ARRAY processing (the costliest part
 # of loading 20,000 postings).
 _RAW_LIST = sa.types.NullType()
@@ -350,7 +354,7 @@ class OpenPostingsCache:
     row at its newest version (we never hold a version newer than the table's). On a difference the rows
     updated since our watermark (less a margin for transactions that started earlier and committed later) are
     read again; if the stamp still differs, everything is reloaded. The ranking index is rebuilt lazily, once
-    per generation and day.
+    per generation and day; the exclusion columns (`explain_excluded`) once per generation.
     """
 
     WATERMARK_MARGIN = dt.timedelta(minutes=10)
@@ -364,6 +368,7 @@ class OpenPostingsCache:
         self._generation = 0
         self._snapshot = OpenPostings(0, (), {})
         self._index: tuple[int, dt.date, PostingIndex] | None = None
+        self._exclusions: tuple[int, PostingExclusions] | None = None
         self._lock = asyncio.Lock()
         self._index_lock = asyncio.Lock()
 
@@ -401,8 +406,16 @@ class OpenPostingsCache:
                 return self._snapshot
             t = postings_table
             if self._watermark is not None and self._versions:
+                # The versions of the rows updated around the watermark first, then only the rows that changed
+                # (after a bulk load every row is recent: reading them whole would cost a second).
                 since = self._watermark - self.WATERMARK_MARGIN
-                self._apply((await session.execute(sa.select(*_POSTING_COLUMNS).where(t.c.updated_at >= since))).all())
+                recent = (await session.execute(sa.select(t.c.id, t.c.version).where(t.c.updated_at >= since))).all()
+                changed = [row.id for row in recent if self._versions.get(row.id) != row.version]
+                if changed:
+                    ids = sa.bindparam("changed", changed, type_=_ID_ARRAY)
+                    self._apply(
+                        (await session.execute(sa.select(*_POSTING_COLUMNS).where(t.c.id == sa.any_(ids)))).all()
+                    )
                 stamp, newest = await self._table_stamp(session)
             if self._held_stamp() != stamp:
                 self._versions.clear()
@@ -427,3 +440,12 @@ class OpenPostingsCache:
             index = PostingIndex(snapshot.postings, today)
             self._index = (snapshot.generation, today, index)
             return snapshot, index
+
+    def exclusions(self, snapshot: OpenPostings) -> PostingExclusions:
+        """The filter columns of `snapshot`'s postings, for explaining exclusions (built once per generation)."""
+        held = self._exclusions
+        if held is not None and held[0] == snapshot.generation:
+            return held[1]
+        exclusions = PostingExclusions(snapshot.postings)
+        self._exclusions = (snapshot.generation, exclusions)
+        return exclusions

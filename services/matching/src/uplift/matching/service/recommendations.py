@@ -1,7 +1,8 @@
 """Recommendations both ways (DOMAIN.md §8): postings for a seeker, candidates for a posting.
 
-The ranking itself is the domain's (`recommend_postings`, `recommend_seekers`); this module feeds it the open
-postings from the cache and the seekers from the projection, and shapes the answer.
+The ranking itself is the domain's (`recommend_postings`, and `recommend_seekers` through the identical
+`SeekerIndex`); this module feeds it the open postings and the seekers from the per-process caches, and shapes
+the answer.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from uplift.matching.domain.scoring import (
     Posting,
     Score,
     priority_of,
-    recommend_postings,
-    recommend_seekers,
     score,
 )
 from uplift.matching.schemas import (
@@ -38,13 +37,10 @@ from uplift.matching.schemas import (
     score_text,
 )
 from uplift.matching.service.postings import OpenPostingsCache, domain_posting
-from uplift.matching.service.seekers import (
-    candidate_filters,
-    load_seeker,
-    load_seekers,
-    working_age_on,
-    zero_employment_households,
-)
+from uplift.matching.service.seeker_index import SeekerIndexCache
+from uplift.matching.service.seekers import load_seeker, working_age_on, zero_employment_households
+
+DEFAULT_EXCLUDED_LIMIT = 100
 
 
 def business_today(settings: ServiceSettings) -> dt.date:
@@ -94,34 +90,33 @@ async def recommend_for_seeker(
     limit: int,
     explain_excluded: bool,
     principal: Principal,
+    excluded_limit: int = DEFAULT_EXCLUDED_LIMIT,
 ) -> RecommendationsRead:
-    """The open postings that pass every hard filter for the seeker, best first; the excluded ones on request."""
+    """The open postings that pass every hard filter for the seeker, best first; on request the excluded ones:
+    all counted (in total and per filter), the first `excluded_limit` explained (see `posting_exclusions`)."""
     working_age = await working_age_on(session, on)
     view = await load_seeker(session=session, person_id=person_id, on=on, working_age=working_age, principal=principal)
     seeker = view.seeker
     priority = priority_of(seeker)
+    # The domain's exact top `limit` from the column index (about a millisecond over 20,000 postings).
+    open_postings, index = await cache.index(session, on)
+    edges, feasible_count = index.top(seeker, limit, working_age=working_age)
+    best = [open_postings.by_id[posting_id] for posting_id, _units in edges]
+    items = [_recommended(posting, score(seeker, posting)) for posting in best]
+    excluded: list[ExcludedPostingRead] | None = None
+    excluded_count: int | None = None
+    by_reason: dict[str, int] | None = None
     if explain_excluded:
-        # Every excluded posting is explained: the domain's exact ranking over the cached postings.
-        open_postings = await cache.open_postings(session)
-        result = recommend_postings(
-            seeker, open_postings.postings, on, limit=limit, explain_excluded=True, working_age=working_age
-        )
-        items = [_recommended(item.posting, item.score) for item in result.recommended]
-        feasible_count = result.feasible_count
-        excluded: list[ExcludedPostingRead] | None = [
+        exclusions = cache.exclusions(open_postings).excluded(seeker, on, excluded_limit, working_age=working_age)
+        excluded = [
             ExcludedPostingRead(
                 **_summary(item.posting),
                 reasons=[ExclusionRead(code=str(r.code), message=r.message) for r in item.reasons],
             )
-            for item in result.excluded
+            for item in exclusions.explained
         ]
-    else:
-        # The same top `limit` from the column index (about a millisecond over 20,000 postings).
-        open_postings, index = await cache.index(session, on)
-        edges, feasible_count = index.top(seeker, limit, working_age=working_age)
-        best = [open_postings.by_id[posting_id] for posting_id, _units in edges]
-        items = [_recommended(posting, score(seeker, posting)) for posting in best]
-        excluded = None
+        excluded_count = exclusions.count
+        by_reason = {str(code): number for code, number in exclusions.by_reason.items()}
     return RecommendationsRead(
         person_id=person_id,
         priority=PriorityRead(tier=priority.tier, label=priority.label),
@@ -129,41 +124,40 @@ async def recommend_for_seeker(
         feasible_count=feasible_count,
         items=items,
         excluded=excluded,
+        excluded_count=excluded_count,
+        excluded_by_reason=by_reason,
     )
 
 
 async def candidates_for_posting(
-    *, session: AsyncSession, posting_row: Mapping[str, Any], on: dt.date, limit: int, principal: Principal
+    *,
+    session: AsyncSession,
+    seekers: SeekerIndexCache,
+    posting_row: Mapping[str, Any],
+    on: dt.date,
+    limit: int,
+    principal: Principal,
 ) -> CandidatesRead:
-    """The seekers for whom the posting passes every hard filter, best first.
+    """The seekers for whom the posting passes every hard filter, best first (`recommend_seekers`' ranking, from
+    the per-process seeker index).
 
     Street and community workers see only the candidates of their own org.
     """
     working_age = await working_age_on(session, on)
     posting = domain_posting(posting_row)
-    # Ranked without the zero-employment fact (it decides the priority tier only); then told for the few ranked.
-    views = await load_seekers(
-        session=session,
-        on=on,
-        working_age=working_age,
-        where=candidate_filters(posting, on, working_age),
-        zero_employment=False,
-    )
+    index = await seekers.refresh(session)
     district_wide = principal.has_role(Role.DISTRICT_ADMIN, Role.EMPLOYER) or principal.is_integrator
-    if not district_wide:
-        views = [v for v in views if principal.in_scope(v.community_code)]
-    by_person = {v.seeker.person_id: v for v in views}
-    ranked = recommend_seekers(posting, [v.seeker for v in views], on, limit=limit, working_age=working_age)
+    # Ranked without the zero-employment fact (it decides the priority tier only); then told for the few ranked.
+    ranked, _feasible = index.top(
+        posting, on, limit, working_age=working_age, group_admitted=None if district_wide else principal.in_scope
+    )
+    views = seekers.views([seeker.person_id for seeker, _units in ranked])  # before any await: a consistent pair
     zero_households = await zero_employment_households(
-        session=session,
-        household_ids=[by_person[c.seeker.person_id].household_id for c in ranked],
-        on=on,
-        working_age=working_age,
+        session=session, household_ids=[view.household_id for view in views], on=on, working_age=working_age
     )
     items = []
-    for candidate in ranked:
-        view = by_person[candidate.seeker.person_id]
-        seeker = dataclasses.replace(candidate.seeker, zero_employment_household=view.household_id in zero_households)
+    for view in views:
+        seeker = dataclasses.replace(view.seeker, zero_employment_household=view.household_id in zero_households)
         pair_score = score(seeker, posting)
         items.append(
             CandidateRead(

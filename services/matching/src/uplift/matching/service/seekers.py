@@ -26,10 +26,7 @@ from uplift.common.consumer import upsert_snapshot
 from uplift.common.contracts import HouseholdSnapshot, ParametersSet, PersonSnapshot
 from uplift.common.errors import NotFound
 from uplift.matching.domain.scoring import (
-    ACCESSIBLE_WORKPLACE_MIN_DISABILITY,
     DEFAULT_WORKING_AGE,
-    HEAVY_WORK_MIN_DISABILITY,
-    Posting,
     Seeker,
     SeekerProfile,
     WorkingAge,
@@ -214,9 +211,18 @@ def _seeker_select(on: dt.date, working_age: WorkingAge, *, zero_employment: boo
     )
 
 
+def seekers_select() -> sa.Select[Any]:
+    """The active seekers' columns, every seeker reading as not in a zero-employment household (as with
+    `load_seekers(zero_employment=False)`)."""
+    return _seeker_select(dt.date.min, DEFAULT_WORKING_AGE, zero_employment=False)
+
+
+_NO_PROFILE = SeekerProfile()
+
+
 def _profile_of(row: Any) -> SeekerProfile:
     if row.location_pref is None:  # no profile yet
-        return SeekerProfile()
+        return _NO_PROFILE
     return SeekerProfile(
         desired_occupations=frozenset(row.desired_occupations or ()),
         desired_hours=row.desired_hours,
@@ -228,7 +234,8 @@ def _profile_of(row: Any) -> SeekerProfile:
     )
 
 
-def _view(row: Any) -> SeekerView:
+def seeker_view(row: Any) -> SeekerView:
+    """A row of the seekers' select as a `SeekerView`."""
     trained = tuple(row.trained_skills or ())
     seeker = Seeker(
         person_id=row.person_id,
@@ -274,7 +281,7 @@ async def load_seeker(
         raise NotFound(SEEKER_NOT_FOUND)
     if principal is not None:
         ensure_seeker_in_scope(principal, row.community_code)
-    return _view(row)
+    return seeker_view(row)
 
 
 async def load_seekers(
@@ -295,7 +302,7 @@ async def load_seekers(
     stmt = stmt.order_by(persons_table.c.person_id)
     if person_ids is not None:
         stmt = stmt.where(persons_table.c.person_id.in_(person_ids))
-    return [_view(row) for row in (await session.execute(stmt)).all()]
+    return [seeker_view(row) for row in (await session.execute(stmt)).all()]
 
 
 async def zero_employment_households(
@@ -308,39 +315,6 @@ async def zero_employment_households(
     zero = _zero_employment(on, working_age, household_id=h.c.household_id)
     stmt = sa.select(h.c.household_id).where(h.c.household_id.in_(list(household_ids)), zero)
     return set((await session.execute(stmt)).scalars())
-
-
-def candidate_filters(posting: Posting, on: dt.date, working_age: WorkingAge) -> list[sa.ColumnElement[bool]]:
-    """SQL that keeps only seekers the posting could pass the hard filters for: of working age with work
-    ability, eligible for a public-welfare posting, and living where their location preference admits it
-    (the domain then applies every filter exactly)."""
-    p, h, profile = persons_table, households_table, profiles_table
-    oldest = on.year - max(working_age.retirement_age_male, working_age.retirement_age_female) + 1
-    filters: list[sa.ColumnElement[bool]] = [
-        p.c.work_ability != "none",
-        p.c.birth_year.between(oldest, on.year - working_age.minimum_age),
-    ]
-    if posting.public_welfare:
-        filters.append(h.c.status.in_(["enrolled", "transition"]))
-    filters.append(sa.or_(profile.c.max_hours.is_(None), profile.c.max_hours >= posting.weekly_hours))
-    if posting.heavy:
-        filters += [
-            p.c.disability_level < HEAVY_WORK_MIN_DISABILITY,
-            p.c.chronic_illness.is_(False),
-            sa.func.coalesce(profile.c.no_heavy_work, False).is_(False),
-        ]
-    if not posting.accessible:
-        filters.append(p.c.disability_level < ACCESSIBLE_WORKPLACE_MIN_DISABILITY)
-    if not posting.remote:
-        preference = sa.func.coalesce(profile.c.location_pref, "same_district")
-        filters.append(
-            sa.or_(
-                preference == "any",
-                h.c.street_code == posting.street_code,
-                sa.and_(preference == "same_district", sa.func.left(h.c.street_code, 6) == posting.district_code),
-            )
-        )
-    return filters
 
 
 # --- profile -----------------------------------------------------------------------------------------------
@@ -358,8 +332,9 @@ async def save_profile(*, session: AsyncSession, person_id: uuid.UUID, body: See
         "no_heavy_work": body.constraints.no_heavy_work,
         "updated_at": sa.func.now(),
     }
-    stmt = pg_insert(profiles_table).values(person_id=person_id, trained_skills=[], **values)
-    await session.execute(stmt.on_conflict_do_update(index_elements=[profiles_table.c.person_id], set_=values))
+    stmt = pg_insert(profiles_table).values(person_id=person_id, trained_skills=[], version=1, **values)
+    bumped = {**values, "version": profiles_table.c.version + 1}
+    await session.execute(stmt.on_conflict_do_update(index_elements=[profiles_table.c.person_id], set_=bumped))
 
 
 async def add_trained_skills(*, session: AsyncSession, person_id: uuid.UUID, skills: Sequence[str]) -> list[str]:
@@ -375,6 +350,7 @@ async def add_trained_skills(*, session: AsyncSession, person_id: uuid.UUID, ski
             prefers_remote=False,
             no_heavy_work=False,
             trained_skills=[],
+            version=1,
         )
         .on_conflict_do_nothing()
     )
@@ -386,6 +362,6 @@ async def add_trained_skills(*, session: AsyncSession, person_id: uuid.UUID, ski
         await session.execute(
             sa.update(t)
             .where(t.c.person_id == person_id)
-            .values(trained_skills=[*current, *added], updated_at=sa.func.now())
+            .values(trained_skills=[*current, *added], version=t.c.version + 1, updated_at=sa.func.now())
         )
     return added
