@@ -332,6 +332,8 @@ async def test_the_service_figures_equal_the_reference_functions_on_the_same_dat
                 expected_body = {
                     "value": None
                     if expected_value.value is None
+                    else str(expected_value.numerator)
+                    if expected_value.denominator is None  # a count is its numerator
                     else str(expected_value.value.quantize(Decimal("0.0001"))),
                     "numerator": expected_value.numerator,
                     "denominator": expected_value.denominator,
@@ -344,6 +346,8 @@ async def test_the_service_figures_equal_the_reference_functions_on_the_same_dat
     # Hand-checked anchors, so that a shared mistake of loader and reference cannot pass unseen.
     gain = (await indicator(metrics.client, "employment_gain_rate", org.street, "2026-Q2")).json()
     assert (gain["numerator"], gain["denominator"]) == (2, 7)  # h0 and h1 hired in Q2; h4, h5 exited, late not yet
+    employed = (await indicator(metrics.client, "persons_employed", org.street, "2026-Q2")).json()
+    assert employed["value"] == str(employed["numerator"]) and employed["denominator"] is None
     coverage = (await indicator(metrics.client, "pairing_coverage", org.street, "2026-Q2")).json()
     assert (coverage["numerator"], coverage["denominator"]) == (3, 8)
     compliance = (await indicator(metrics.client, "visit_compliance", org.street, "2026-Q2")).json()

@@ -215,7 +215,7 @@ async def supplementary_fund_used(session: AsyncSession, scope: Scope, period: P
     used = (
         await session.execute(
             sa.select(sa.func.coalesce(sa.func.sum(cl.c.supplementary), 0)).where(
-                cl.c.policy_year == year, ~cl.c.reversed
+                cl.c.policy_year == year, ~cl.c.reversed, cl.c.street_code.startswith(scope.code, autoescape=True)
             )
         )
     ).scalar_one()

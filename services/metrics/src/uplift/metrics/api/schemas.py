@@ -69,7 +69,8 @@ class IndicatorRead(BaseModel):
             scope=v.scope,
             period=v.period,
             cohort=cohort,
-            value=_ratio(v.value),
+            # A count (persons_employed) is its numerator: "7", not "7.0000" (DOMAIN.md section 10).
+            value=str(v.numerator) if v.denominator is None and isinstance(v.numerator, int) else _ratio(v.value),
             numerator=_number(v.numerator),
             denominator=_number(v.denominator),
             reason=v.reason,

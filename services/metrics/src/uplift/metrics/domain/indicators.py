@@ -442,8 +442,14 @@ def supplementary_fund_used(facts: Facts, scope: Scope, period: Period, cohort: 
             field="period",
         )
     year = period.start.year
+    # Claims of the district's streets (supplementary is paid only to dibao/tekun members, who have a street).
     used = sum(
-        (c.supplementary for c in facts.claims if c.policy_year == year and not c.reversed), Decimal("0.00")
+        (
+            c.supplementary
+            for c in facts.claims
+            if c.policy_year == year and not c.reversed and (c.street_code or "").startswith(scope.code)
+        ),
+        Decimal("0.00"),
     ).quantize(CENTS)
     budget = facts.supplementary_budget(year)
     if budget is None:
