@@ -34,7 +34,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -50,7 +49,11 @@ import uvloop
 from fastapi import Depends, FastAPI
 
 from uplift.common.auth import AuthConfig, Principal, TokenVerifier, mint_token, require
-from uplift.common.embedded import EmbeddedPostgres, ensure_database, free_tcp_port, plain_postgres_url
+from uplift.common.embedded import (
+    free_tcp_port,
+    plain_postgres_url,
+    scratch_database,
+)
 from uplift.medical.domain import Accumulators, ClaimFacts, FundState, PolicyYear, adjudicate_claim
 from uplift.medical.domain.policy_year import DEFAULT_POLICY_YEAR_DOCUMENT, Category
 
@@ -114,26 +117,9 @@ def measure_pure(count: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def database() -> Iterator[str]:
-    """A database URL (asyncpg form) for the bench: BENCH_DATABASE_URL's server, or an embedded PostgreSQL."""
-    given = os.environ.get("BENCH_DATABASE_URL")
-    if given:
-        name = f"bench_medical_{secrets.token_hex(3)}"
-        try:
-            url = asyncio.run(ensure_database(plain_postgres_url(given), name))
-        except asyncpg.InsufficientPrivilegeError:
-            url = given
-        yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="uplift-bench-medical-"))
-    server = EmbeddedPostgres(folder / "pg", free_tcp_port(), durable=True, stop_with_parent=True)
-    try:
-        server.start()
-        server.create_database("bench")
-        yield server.database_url("bench", driver="asyncpg")
-    finally:
-        server.destroy()
+def database() -> contextlib.AbstractContextManager[str]:
+    """A database URL (asyncpg form): BENCH_DATABASE_URL's server, or an embedded PostgreSQL."""
+    return scratch_database("bench_medical")
 
 
 def migrate(database_url: str) -> None:

@@ -25,10 +25,8 @@ import json
 import os
 import random
 import resource
-import secrets
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,10 @@ from stdnum.cn import ric
 
 from uplift.common.app import running
 from uplift.common.auth import mint_token
-from uplift.common.embedded import EmbeddedPostgres, ensure_database, free_tcp_port, plain_postgres_url
+from uplift.common.embedded import (
+    plain_postgres_url,
+    scratch_database,
+)
 from uplift.common.testkit import service_settings
 from uplift.registry.main import create_app
 from uplift.registry.service.imports import COLUMNS
@@ -48,26 +49,9 @@ STREETS = [f"{DISTRICT}{number:03d}" for number in range(1, 15)]
 HEADER = list(COLUMNS)
 
 
-@contextlib.contextmanager
-def database() -> Iterator[str]:
+def database() -> contextlib.AbstractContextManager[str]:
     """A database URL (asyncpg form): BENCH_DATABASE_URL's server, or an embedded PostgreSQL."""
-    given = os.environ.get("BENCH_DATABASE_URL")
-    if given:
-        name = f"bench_import_{secrets.token_hex(3)}"
-        try:
-            url = asyncio.run(ensure_database(plain_postgres_url(given), name))
-        except asyncpg.InsufficientPrivilegeError:
-            url = given
-        yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="uplift-bench-import-"))
-    server = EmbeddedPostgres(folder / "pg", free_tcp_port(), durable=True, stop_with_parent=True)
-    try:
-        server.start()
-        server.create_database("bench")
-        yield server.database_url("bench", driver="asyncpg")
-    finally:
-        server.destroy()
+    return scratch_database("bench_import")
 
 
 def write_file(path: Path, households: int, seed: int = 7) -> int:

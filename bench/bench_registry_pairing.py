@@ -21,22 +21,19 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import secrets
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import sqlalchemy as sa
 
 from uplift.common.app import running
 from uplift.common.auth import mint_token
-from uplift.common.embedded import EmbeddedPostgres, ensure_database, free_tcp_port, plain_postgres_url
+from uplift.common.embedded import (
+    scratch_database,
+)
 from uplift.common.testkit import service_settings
 from uplift.registry.domain.pairing import auto_pair
 from uplift.registry.domain.reference_cohort import DISTRICT_CODE, REFERENCE_HOUSEHOLDS, PairingCohort, reference_cohort
@@ -64,26 +61,9 @@ def bench_pure(cohort: PairingCohort, repeats: int) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def database() -> Iterator[str]:
+def database() -> contextlib.AbstractContextManager[str]:
     """A database URL (asyncpg form): BENCH_DATABASE_URL's server, or an embedded PostgreSQL."""
-    given = os.environ.get("BENCH_DATABASE_URL")
-    if given:
-        name = f"bench_registry_{secrets.token_hex(3)}"
-        try:
-            url = asyncio.run(ensure_database(plain_postgres_url(given), name))
-        except asyncpg.InsufficientPrivilegeError:
-            url = given
-        yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="uplift-bench-registry-"))
-    server = EmbeddedPostgres(folder / "pg", free_tcp_port(), durable=True, stop_with_parent=True)
-    try:
-        server.start()
-        server.create_database("bench")
-        yield server.database_url("bench", driver="asyncpg")
-    finally:
-        server.destroy()
+    return scratch_database("bench_registry")
 
 
 async def seed(sessions: Any, cohort: PairingCohort, district: str) -> None:

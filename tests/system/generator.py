@@ -14,12 +14,15 @@ and events never matches by accident.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import random
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from uplift.medical.domain.policy_year import DEFAULT_POLICY_YEAR_DOCUMENT
 
 # --- sizes ------------------------------------------------------------------------------------------------
 
@@ -477,47 +480,8 @@ def generate_district(size: DistrictSize, seed: int, today: dt.date, run: str) -
 
 # --- the five lines of defense (DOMAIN.md section 9), default policy year, first admission -------------------
 
-DEFAULT_POLICY_YEAR: dict[str, Any] = {
-    "basic": {
-        "deductible": {"1": "200.00", "2": "400.00", "3": "800.00"},
-        "repeat_factor": "0.5",
-        "ratio": {"1": "0.90", "2": "0.70", "3": "0.60"},
-        "annual_cap": "150000.00",
-        "deductible_waived": [],
-    },
-    "critical_illness": {
-        "threshold": "12000.00",
-        "bands": [
-            {"upto": "30000.00", "ratio": "0.60"},
-            {"upto": "100000.00", "ratio": "0.65"},
-            {"upto": None, "ratio": "0.75"},
-        ],
-        "annual_cap": "400000.00",
-        "tilt": {
-            "dibao": {"threshold_factor": "0.5", "ratio_bonus": "0.05", "uncapped": True},
-            "tekun": {"threshold_factor": "0.5", "ratio_bonus": "0.05", "uncapped": True},
-        },
-    },
-    "assistance": {
-        "dibao": {"ratio": "0.70", "annual_limit": "50000.00"},
-        "tekun": {"ratio": "0.90", "annual_limit": "80000.00"},
-        "low_income": {"ratio": "0.60", "annual_limit": "30000.00"},
-    },
-    "charity": {
-        "base": "out_of_policy",
-        "ratio": "0.50",
-        "annual_limit": "20000.00",
-        "categories": ["dibao", "tekun", "low_income"],
-        "budget": None,
-    },
-    "supplementary": {
-        "cap_ratio": "0.10",
-        "cap_base": "in_policy",
-        "budget": "3000000.00",
-        "categories": ["dibao", "tekun"],
-        "low_threshold_ratio": "0.05",
-    },
-}
+# The policy-year document is data (API.md's defaults); the lines below are computed independently of medical.
+DEFAULT_POLICY_YEAR: dict[str, Any] = copy.deepcopy(DEFAULT_POLICY_YEAR_DOCUMENT)
 
 CENT = Decimal("0.01")
 

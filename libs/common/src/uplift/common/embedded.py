@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -959,3 +959,29 @@ class EmbeddedNatsCluster:
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_database(label: str, *, env_var: str = "BENCH_DATABASE_URL") -> Iterator[str]:
+    """A database for a benchmark or a script (asyncpg URL): a fresh one on `env_var`'s server when set,
+    otherwise on an embedded PostgreSQL in a temporary folder, destroyed afterwards."""
+    import asyncio
+    import secrets
+
+    given = os.environ.get(env_var)
+    if given:
+        name = f"{label}_{secrets.token_hex(3)}"
+        try:
+            url = asyncio.run(ensure_database(plain_postgres_url(given), name))
+        except asyncpg.InsufficientPrivilegeError:
+            url = given
+        yield url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        return
+    folder = Path(tempfile.mkdtemp(prefix=f"uplift-{label}-"))
+    server = EmbeddedPostgres(folder / "pg", free_tcp_port(), durable=True, stop_with_parent=True)
+    try:
+        server.start()
+        server.create_database("bench")
+        yield server.database_url("bench", driver="asyncpg")
+    finally:
+        server.destroy()
