@@ -148,7 +148,12 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+async def runtime_dependency(request: Request) -> Runtime:
+    """`get_runtime` as a dependency: async, because FastAPI runs a plain function in its thread pool."""
+    return get_runtime(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:

@@ -83,22 +83,22 @@ def start_warming_caches(app: FastAPI) -> None:
     app.state.caches_warmed = asyncio.get_running_loop().create_task(warm_caches(app), name="matching-warm-caches")
 
 
-def get_open_postings(request: Request) -> OpenPostingsCache:
+async def get_open_postings(request: Request) -> OpenPostingsCache:
     cache: OpenPostingsCache = request.app.state.open_postings
     return cache
 
 
-def get_seeker_index(request: Request) -> SeekerIndexCache:
+async def get_seeker_index(request: Request) -> SeekerIndexCache:
     cache: SeekerIndexCache = request.app.state.seeker_index
     return cache
 
 
-def get_contact_cipher(request: Request) -> FieldCipher:
+async def get_contact_cipher(request: Request) -> FieldCipher:
     cipher: FieldCipher = request.app.state.contact_cipher
     return cipher
 
 
-def get_today(request: Request) -> dt.date:
+async def get_today(request: Request) -> dt.date:
     settings: ServiceSettings = request.app.state.settings
     return business_today(settings)
 

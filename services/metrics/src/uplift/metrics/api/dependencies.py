@@ -25,7 +25,7 @@ def result_cache(request: Request) -> ResultCache:
     return cache
 
 
-def evaluator(request: Request, session: ReadSessionDep) -> Evaluator:
+async def evaluator(request: Request, session: ReadSessionDep) -> Evaluator:
     return Evaluator(session, result_cache(request), get_runtime(request).sessions)
 
 

@@ -78,7 +78,7 @@ class VisitRead(BaseModel):
     created_at: dt.datetime
 
 
-def _cipher(runtime: RuntimeDep) -> FieldCipher:
+async def _cipher(runtime: RuntimeDep) -> FieldCipher:
     return vault_for(runtime.settings).cipher
 
 
