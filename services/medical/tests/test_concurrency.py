@@ -118,3 +118,54 @@ async def test_one_settlement_sent_many_times_at_once_settles_once(
         f"/medical/v1/persons/{loser}/accumulators", params={"year": 2026}, headers=kit.OPERATOR
     )
     assert loser_totals.json()["admissions"] == 0
+
+
+async def test_two_hundred_claims_at_once_never_overspend_a_nearly_empty_fund(
+    medical: RunningService, registry: Any, kit: Any
+) -> None:
+    year = kit.fresh_year()
+    budget = Decimal("500.00")  # one first stay of case 2a needs 324.00: one and a half claims' worth
+    document = copy.deepcopy(kit.DEFAULT_DOCUMENT)
+    document["supplementary"]["budget"] = str(budget)
+    put = await medical.client.put(f"/medical/v1/policy-years/{year}", json=document, headers=kit.ADMIN)
+    assert put.status_code == 201
+    household = await registry.household("dibao")
+    persons = [await registry.person(household) for _ in range(40)]
+
+    def body(person: uuid.UUID, n: int) -> dict[str, Any]:
+        return {
+            "person_id": str(person),
+            "hospital_code": "H-rush",
+            "settlement_no": f"S-{n}-{uuid.uuid4().hex}",
+            "hospital_level": 3,
+            "admitted_on": f"{year}-05-01",
+            "discharged_on": f"{year}-05-09",
+            "total": "10000.00",
+            "in_policy": "9000.00",
+        }
+
+    # 200 claims of 40 persons (five stays each) at once: serialised per person, the fund shared by all.
+    responses = await asyncio.gather(
+        *(
+            medical.client.post("/medical/v1/claims", json=body(persons[n % 40], n), headers=kit.OPERATOR)
+            for n in range(200)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 200, [r.text for r in responses if r.status_code != 201]
+    paid = sum(
+        (
+            Decimal(next(line["amount"] for line in r.json()["lines"] if line["payer"] == "supplementary"))
+            for r in responses
+        ),
+        Decimal("0.00"),
+    )
+    funds = (await medical.client.get(f"/medical/v1/funds/{year}", headers=kit.OPERATOR)).json()["supplementary"]
+    # Demand (40 first stays at 324.00 each, and more) is far above the budget: spent to the cent, never over.
+    assert Decimal(funds["used"]) == paid == budget
+    assert funds["remaining"] == "0.00"
+    # Each first stay needs 324.00: one was paid in full and one in part, so at least 38 of them ran short.
+    assert sum(1 for r in responses if r.json()["cap_met"] is False) >= 38
+    for response in responses:  # every claim still adds up to the cent
+        claim = response.json()
+        lines = sum((Decimal(line["amount"]) for line in claim["lines"]), Decimal("0.00"))
+        assert lines + Decimal(claim["out_of_pocket"]) == Decimal(claim["total"])
