@@ -16,9 +16,6 @@ import csv
 import datetime as dt
 import itertools
 import json
-import os
-import random
-import time
 import uuid
 import zipfile
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -36,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from uplift.common import contracts
 from uplift.common.auth import Principal
-from uplift.common.db import utcnow
+from uplift.common.db import new_id, utcnow
 from uplift.common.errors import FieldError, Unprocessable
 from uplift.common.money import format_money
 from uplift.common.pii import InvalidIdNumber, validate_id_number
@@ -571,23 +568,6 @@ def _plan(
 # --- applying -----------------------------------------------------------------------------------------------------
 
 
-_ID_BITS = random.Random(os.urandom(32))  # ids need uniqueness, not secrecy: a seeded generator is enough
-
-
-def fast_uuid7() -> uuid.UUID:
-    """A UUIDv7 (time-ordered) built with integer arithmetic: the bulk path makes hundreds of thousands."""
-    millis = time.time_ns() // 1_000_000
-    random_bits = _ID_BITS.getrandbits(80)
-    value = (
-        (millis << 80)
-        | (0x7 << 76)
-        | ((random_bits >> 62) & 0xFFF) << 64
-        | (0b10 << 62)
-        | (random_bits & ((1 << 62) - 1))
-    )
-    return uuid.UUID(int=value)
-
-
 COPY_COLUMNS: dict[str, tuple[str, ...]] = {
     "households": (
         "id",
@@ -642,7 +622,7 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
 
 def _outbox_row(event_type: str, aggregate_type: str, subject: str, data: dict[str, Any], at: str) -> tuple[Any, ...]:
     """One outbox row of a new aggregate (seq 1), its envelope written as the relay publishes it."""
-    event_id = fast_uuid7()
+    event_id = new_id()
     envelope = {
         "specversion": "1.0",
         "id": str(event_id),
@@ -679,7 +659,7 @@ def prepare_fresh(
     tests parse these events with `contracts.parse_payload`, so they cannot drift from the catalogue.
     """
     body = checked.body
-    household_id = fast_uuid7()
+    household_id = new_id()
     household_text = str(household_id)
     params = history.in_force(body.enrolled_on)
     now = utcnow()
@@ -690,7 +670,7 @@ def prepare_fresh(
     works = []
     head_id: uuid.UUID | None = None
     for member in checked.members:
-        person_id = fast_uuid7()
+        person_id = new_id()
         member_body = member.body
         since = member_body.member_since or body.enrolled_on
         skills = sorted(set(member_body.skills))
@@ -776,16 +756,16 @@ def prepare_fresh(
         )
     )
     tables["status_history"].append(
-        (fast_uuid7(), household_id, body.enrolled_on, "enrol", None, "enrolled", "import", actor)
+        (new_id(), household_id, body.enrolled_on, "enrol", None, "enrolled", "import", actor)
     )
     per_capita = income.per_capita(size)
     if per_capita is not None:
         tables["income_records"].append(
-            (fast_uuid7(), household_id, body.enrolled_on, income.monthly, size, per_capita)
+            (new_id(), household_id, body.enrolled_on, income.monthly, size, per_capita)
         )
     tables["audit_log"].append(
         (
-            fast_uuid7(),
+            new_id(),
             now,
             actor,
             "household.enrolled",
