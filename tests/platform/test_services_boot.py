@@ -29,3 +29,5 @@ async def test_service_boots_with_health_ready_metrics_and_docs(
         assert f"/{service}/v1/admin/outbox:replay" in openapi["paths"]
         assert (await c.get(f"/{service}/docs")).status_code == 200
         assert "uplift_http_requests_total" in (await c.get(f"/{service}/metrics")).text
+        if service == "metrics":  # a ConsumerSpec may name a variant of the consumer loop
+            assert {type(consumer).__name__ for consumer in svc.runtime.consumers} == {"ProjectionConsumer"}

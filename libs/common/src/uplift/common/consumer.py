@@ -57,6 +57,8 @@ class ConsumerSpec:
 
     stream: str
     handlers: Mapping[str, Handler]
+    # A service that needs a variant of the consumer loop (e.g. batched projections) names its subclass here.
+    consumer_class: type[EventConsumer] | None = None
 
     def handler_for(self, event_type: str) -> Handler | None:
         return self.handlers.get(event_type)

@@ -67,7 +67,7 @@ class Runtime:
             stream_replicas=settings.nats_stream_replicas,
         )
         self.consumers = [
-            EventConsumer(
+            (spec.consumer_class or EventConsumer)(
                 service=definition.name,
                 spec=spec,
                 sessions=self.sessions,

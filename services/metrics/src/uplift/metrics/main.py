@@ -5,6 +5,8 @@ Indicators, assessment (考核) and reports, built from every service's events.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import FastAPI
 
 from uplift.common.app import ServiceDefinition, create_service_app
@@ -12,7 +14,7 @@ from uplift.common.settings import ServiceSettings
 from uplift.metrics.api import assessments, indicators, rebuild, reports
 from uplift.metrics.config import get_settings
 from uplift.metrics.db import platform
-from uplift.metrics.projection_consumer import use_projection_consumers
+from uplift.metrics.projection_consumer import ProjectionConsumer
 from uplift.metrics.projections import consumer_specs
 
 definition = ServiceDefinition(
@@ -21,9 +23,8 @@ definition = ServiceDefinition(
     description=" ".join(__doc__.split("\n\n", 1)[1].split()) if __doc__ else "",
     routers=[indicators.router, assessments.router, reports.router, rebuild.router],
     # One durable consumer per source stream (REGISTRY, MATCHING, MEDICAL), projecting every event type.
-    consumers=consumer_specs(),
+    consumers=[replace(spec, consumer_class=ProjectionConsumer) for spec in consumer_specs()],
     platform=platform,
-    on_startup=[use_projection_consumers],
 )
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
 from nats.aio.msg import Msg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -34,24 +33,6 @@ log = structlog.get_logger("uplift.metrics.consumer")
 
 class ProjectionConsumer(EventConsumer):
     """An `EventConsumer` that applies a batch of projected events in one go (see the module docstring)."""
-
-    @classmethod
-    def adopt(cls, consumer: EventConsumer) -> ProjectionConsumer:
-        """The same consumer (name, stream, settings) with the fast path."""
-        return cls(
-            service=consumer.service,
-            spec=consumer.spec,
-            sessions=consumer.sessions,
-            platform=consumer.platform,
-            nats=consumer.nats,
-            batch_size=consumer.batch_size,
-            max_deliver=consumer.max_deliver,
-            backoff=consumer.backoff,
-            ack_wait=consumer.ack_wait,
-            duplicate_window=consumer.duplicate_window,
-            stream_replicas=consumer.stream_replicas,
-            on_committed=consumer.on_committed,
-        )
 
     async def handle_batch(self, msgs: list[Msg]) -> None:
         if not msgs:
@@ -105,9 +86,3 @@ class ProjectionConsumer(EventConsumer):
         outcomes["ignored"] = len(new_ids) - len(projected)
         outcomes["duplicate"] = len(envelopes) - len(new_ids)
         return outcomes
-
-
-def use_projection_consumers(app: FastAPI) -> None:
-    """Startup hook: give the runtime's consumers the batch fast path before they start."""
-    runtime = app.state.runtime
-    runtime.consumers = [ProjectionConsumer.adopt(consumer) for consumer in runtime.consumers]
