@@ -216,11 +216,13 @@ def server_worker(cfg: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def http_server(kind: str, database_url: str, ready_path: str, token: str) -> Iterator[tuple[int, int]]:
-    """(port, pid) of a uvicorn subprocess serving `kind`, once `ready_path` answers."""
+def http_server(
+    kind: str, database_url: str, ready_path: str, token: str, *, script: str | Path = __file__
+) -> Iterator[tuple[int, int]]:
+    """(port, pid) of a uvicorn subprocess serving `kind` (`script --worker CFG`), once `ready_path` answers."""
     port = free_tcp_port()
     cfg = {"kind": kind, "port": port, "database_url": database_url}
-    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(cfg)])
+    process = subprocess.Popen([sys.executable, str(Path(script).resolve()), "--worker", json.dumps(cfg)])
     try:
         deadline = time.monotonic() + 60
         request = urllib.request.Request(

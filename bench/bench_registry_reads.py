@@ -15,17 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,12 +29,13 @@ from fastapi import Depends, FastAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_medical
 from bench_medical import HOST, get_request, load
 from bench_registry_import import database, seed_org_units, write_file
 
 from uplift.common.app import running
 from uplift.common.auth import AuthConfig, Principal, TokenVerifier, mint_token, require
-from uplift.common.embedded import free_tcp_port, plain_postgres_url
+from uplift.common.embedded import plain_postgres_url
 from uplift.common.testkit import service_settings
 
 READERS = ("district_admin", "street_operator", "community_worker", "cadre")
@@ -86,40 +80,9 @@ def server_worker(cfg: dict[str, Any]) -> None:
     uvicorn.run(app, host=HOST, port=int(cfg["port"]), loop="uvloop", http="httptools", log_level="warning")
 
 
-@contextlib.contextmanager
-def http_server(kind: str, database_url: str, ready_path: str, token: str) -> Iterator[tuple[int, int]]:
-    """(port, pid) of a uvicorn subprocess serving `kind`, once `ready_path` answers."""
-    port = free_tcp_port()
-    cfg = {"kind": kind, "port": port, "database_url": database_url}
-    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(cfg)])
-    try:
-        deadline = time.monotonic() + 60
-        request = urllib.request.Request(
-            f"http://{HOST}:{port}{ready_path}", headers={"Authorization": f"Bearer {token}"}
-        )
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the {kind} server exited with {process.returncode} while starting")
-            try:
-                with urllib.request.urlopen(request, timeout=2):  # our own loopback server
-                    break
-            except urllib.error.HTTPError:
-                break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the {kind} server did not answer within 60 s")
-            time.sleep(0.2)
-        yield port, process.pid
-    finally:
-        for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGKILL, 5.0)):
-            if process.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(wait)
-
+def http_server(kind: str, database_url: str, ready_path: str, token: str) -> Any:
+    """This script's workers, started by bench_medical's launcher."""
+    return bench_medical.http_server(kind, database_url, ready_path, token, script=__file__)
 
 async def enrol(database_url: str, path: Path) -> list[str]:
     """Enrol the households of the file through the import; their ids."""
