@@ -1,5 +1,5 @@
-"""Schemathesis against every service's OpenAPI document: no 5xx, and every documented response conforms to its
-schema.
+"""Schemathesis against every service's OpenAPI document: no 5xx, and every response is one the document
+declares, in a declared content type, conforming to its schema.
 
 Each service runs for real (uvicorn on a free 127.0.0.1 port in a background thread, lifespan on, so its database
 pool, NATS connection and relay are up). The fuzzer writes district-wide settings (parameters, policy years,
@@ -8,9 +8,11 @@ reaches the other tests of the session. The cases come from the OpenAPI document
 number of examples per operation and a deterministic seed, and are sent with a district_admin token that may read
 PII (the role that may call nearly everything).
 
-Checked: no 5xx (`not_a_server_error`) and every response with a documented status and content type matches its
-schema (`response_schema_conformance`). Not checked yet: status-code and content-type conformance, because the
-OpenAPI documents do not declare the problem responses (400/404/409/412/428 and `application/problem+json`).
+Checked on every response: no 5xx (`not_a_server_error`); its status is one the operation documents
+(`status_code_conformance`), so every problem an operation can answer with (400/401/403/404/409/412/422/428/503,
+see `uplift.common.openapi`) must be declared on it; its content type is one documented for that status
+(`content_type_conformance`: errors are `application/problem+json`); and its body matches the documented schema
+(`response_schema_conformance`: errors the `Problem` schema).
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from typing import Any
 import pytest
 import schemathesis
 import uvicorn
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from uplift.common.embedded import EmbeddedNats, free_tcp_port
 from uplift.common.migrations import upgrade_all
@@ -146,6 +153,6 @@ def test_no_server_error_and_every_response_conforms(case: Any, base_urls: dict[
     case.call_and_validate(
         base_url=base_urls[service],
         headers=ADMIN,
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
         timeout=30,
     )

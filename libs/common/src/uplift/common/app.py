@@ -21,6 +21,7 @@ from uplift.common.auth import AuthConfig, TokenVerifier
 from uplift.common.errors import install_problem_handlers
 from uplift.common.idempotency import IdempotencyMiddleware
 from uplift.common.observability import RequestContextMiddleware, configure_logging, metrics_endpoint
+from uplift.common.openapi import install_problem_documentation
 from uplift.common.runtime import (
     ReadSessionDep,
     Runtime,
@@ -86,7 +87,17 @@ def create_service_app(definition: ServiceDefinition, settings: ServiceSettings)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get(f"{prefix}/readyz", tags=["health"], summary="Ready unless the service's own database is down")
+    @app.get(
+        f"{prefix}/readyz",
+        tags=["health"],
+        summary="Ready unless the service's own database is down",
+        responses={
+            503: {
+                "description": "Not ready: the database is down (the same JSON body, `status: not_ready`)",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    )
     async def readyz(request: Request) -> JSONResponse:
         runtime = get_runtime(request)
         started = time.perf_counter()
@@ -106,6 +117,7 @@ def create_service_app(definition: ServiceDefinition, settings: ServiceSettings)
     app.include_router(admin_router(), prefix=f"{prefix}/v1/admin", tags=["admin"])
     for router in definition.routers:
         app.include_router(router, prefix=f"{prefix}/v1")
+    install_problem_documentation(app)
     return app
 
 

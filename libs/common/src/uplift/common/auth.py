@@ -46,6 +46,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from uplift.common.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
+from uplift.common.openapi import may_raise
 from uplift.common.settings import DEV_AUDIENCE, DEV_ISSUER, DEV_JWT_SECRET
 
 if TYPE_CHECKING:
@@ -449,6 +450,7 @@ class TokenVerifier:
 _bearer_scheme = HTTPBearer(auto_error=False, description="An access token (JWT) from the identity provider.")
 
 
+@may_raise(401, 503)  # 503: the identity provider's signing keys cannot be fetched
 async def get_principal(
     request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(_bearer_scheme)
 ) -> Principal:
@@ -511,6 +513,7 @@ def require(
     forbidden_detail = "This operation needs " + " or ".join(wanted) + "."
 
     # One flat dependency (not require -> get_principal -> bearer): FastAPI's per-request cost grows with depth.
+    @may_raise(401, 403, 503)
     async def require_role(
         request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(_bearer_scheme)
     ) -> Principal:

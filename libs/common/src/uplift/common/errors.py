@@ -88,6 +88,16 @@ class Conflict(ProblemError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class IdempotencyKeyTaken(Conflict):
+    """This request's Idempotency-Key claim expired and a retry took it over: the retry's outcome stands."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A retry with this Idempotency-Key took over while this request was still running; its outcome stands.",
+            idempotency="taken_over",
+        )
+
+
 class PreconditionFailed(ProblemError):
     status, slug, title = 412, "precondition-failed", "Precondition Failed"
 

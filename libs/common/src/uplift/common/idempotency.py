@@ -2,8 +2,13 @@
 
 Keys are scoped by the caller (`sub` of its token) so two integrators cannot collide. The first request claims
 the key (a row without a response); a concurrent repeat while it is in flight gets 409 "in progress"; a claim
-whose request crashed before answering expires after a minute and may be taken again. Only answers below 500
-are remembered: a 5xx may be retried with the same key.
+whose request crashed before answering expires (`idempotency_claim_expiry_seconds`, a minute by default) and may
+be taken over by a retry. The claim's `created_at` identifies its holder: a slow request whose claim was taken
+over can neither commit (its unit of work finds the key no longer its own) nor store its answer. Only answers
+below 500 are remembered: a 5xx may be retried with the same key.
+
+Each 409 says which case it is in `idempotency`: `body_mismatch`, `in_progress`, `answer_lost` (the write
+committed but its answer was lost with the process: read the resource) or `taken_over`.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from uplift.common.context import idempotency_claim_var
+from uplift.common.context import IdempotencyClaim, idempotency_claim_var
 from uplift.common.db import PlatformTables
 from uplift.common.errors import PROBLEM_JSON, Conflict, ProblemError
 
-CLAIM_EXPIRY = dt.timedelta(minutes=1)
+DEFAULT_CLAIM_EXPIRY_SECONDS = 60.0
 _REPLAYED_HEADERS = ("content-type", "etag", "location")
 
 
@@ -54,33 +59,46 @@ class IdempotencyMiddleware:
         table = platform.idempotency_keys
         path = scope["path"]
 
+        settings = getattr(state, "settings", None)
+        expiry = dt.timedelta(
+            seconds=getattr(settings, "idempotency_claim_expiry_seconds", DEFAULT_CLAIM_EXPIRY_SECONDS)
+        )
         async with sessions() as session, session.begin():
-            claimed = await session.execute(
-                pg_insert(table)
-                .values(principal=principal, key=key, method="POST", path=path, body_hash=body_hash)
-                .on_conflict_do_nothing()
-                .returning(table.c.key)
-            )
+            claimed_at = (
+                await session.execute(
+                    pg_insert(table)
+                    .values(principal=principal, key=key, method="POST", path=path, body_hash=body_hash)
+                    .on_conflict_do_nothing()
+                    .returning(table.c.created_at)
+                )
+            ).scalar()
             existing = None
-            if claimed.first() is None:
+            if claimed_at is None:
                 existing = (
                     await session.execute(
                         sa.select(table).where(table.c.principal == principal, table.c.key == key).with_for_update()
                     )
                 ).first()
                 if existing is not None and existing.status_code is None and existing.completed_at is None:
-                    stale = existing.created_at < dt.datetime.now(dt.UTC) - CLAIM_EXPIRY
+                    stale = existing.created_at < dt.datetime.now(dt.UTC) - expiry
                     if stale and existing.body_hash == body_hash and existing.path == path:
-                        await session.execute(
-                            sa.update(table)
-                            .where(table.c.principal == principal, table.c.key == key)
-                            .values(created_at=sa.func.now())
-                        )
+                        claimed_at = (
+                            await session.execute(
+                                sa.update(table)
+                                .where(table.c.principal == principal, table.c.key == key)
+                                .values(created_at=sa.func.clock_timestamp())
+                                .returning(table.c.created_at)
+                            )
+                        ).scalar_one()
                         existing = None  # take the expired claim over
         if existing is not None:
             if existing.body_hash != body_hash or existing.path != path:
                 await _send_problem(
-                    scope, send, Conflict("This Idempotency-Key was used with a different request body.")
+                    scope,
+                    send,
+                    Conflict(
+                        "This Idempotency-Key was used with a different request body.", idempotency="body_mismatch"
+                    ),
                 )
                 return
             if existing.status_code is None and existing.completed_at is not None:
@@ -89,12 +107,17 @@ class IdempotencyMiddleware:
                     send,
                     Conflict(
                         "A request with this Idempotency-Key was carried out but its answer was lost; read the "
-                        "resource instead of sending it again."
+                        "resource instead of sending it again.",
+                        idempotency="answer_lost",
                     ),
                 )
                 return
             if existing.status_code is None:
-                await _send_problem(scope, send, Conflict("A request with this Idempotency-Key is in progress."))
+                await _send_problem(
+                    scope,
+                    send,
+                    Conflict("A request with this Idempotency-Key is in progress.", idempotency="in_progress"),
+                )
                 return
             await _replay(send, existing)
             return
@@ -112,7 +135,8 @@ class IdempotencyMiddleware:
                 captured["body"] += message.get("body", b"")
             await send(message)
 
-        claim_token = idempotency_claim_var.set((principal, key))
+        assert claimed_at is not None
+        claim_token = idempotency_claim_var.set(IdempotencyClaim(principal, key, claimed_at))
         try:
             await self.app(scope, replay_body, capture)
         finally:
@@ -126,7 +150,7 @@ class IdempotencyMiddleware:
                     }
                     await session.execute(
                         sa.update(table)
-                        .where(table.c.principal == principal, table.c.key == key)
+                        .where(table.c.principal == principal, table.c.key == key, table.c.created_at == claimed_at)
                         .values(
                             status_code=captured["status"],
                             response_headers=kept,
@@ -137,7 +161,10 @@ class IdempotencyMiddleware:
                 else:  # a 5xx: free the key for a retry, unless the write itself committed
                     await session.execute(
                         sa.delete(table).where(
-                            table.c.principal == principal, table.c.key == key, table.c.completed_at.is_(None)
+                            table.c.principal == principal,
+                            table.c.key == key,
+                            table.c.created_at == claimed_at,
+                            table.c.completed_at.is_(None),
                         )
                     )
 

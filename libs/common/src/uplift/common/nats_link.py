@@ -17,6 +17,14 @@ log = structlog.get_logger("uplift.nats")
 STREAMS = ("REGISTRY", "MATCHING", "MEDICAL", "METRICS")
 
 
+def server_list(url: str) -> list[str]:
+    """`nats://a:4222,nats://b:4222` (the NATS convention for a cluster) as the list nats-py wants."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("the NATS URL is empty")
+    return servers
+
+
 class NatsLink:
     """Connects in the background and keeps reconnecting; `js` is usable while `connected` is true."""
 
@@ -61,7 +69,7 @@ class NatsLink:
         while not self._closing:
             try:
                 nc = await nats.connect(
-                    self.url,
+                    servers=server_list(self.url),
                     name=self.name,
                     connect_timeout=self._connect_timeout,
                     allow_reconnect=True,
@@ -106,9 +114,7 @@ class NatsLink:
         self._js = None
 
 
-async def ensure_stream(
-    js: JetStreamContext, name: str, *, duplicate_window: float = 120.0, replicas: int = 1
-) -> None:
+async def ensure_stream(js: JetStreamContext, name: str, *, duplicate_window: float = 120.0, replicas: int = 1) -> None:
     """Create stream `name` on `<name lowercase>.>` or bring its config up to date (idempotent).
 
     Streams keep every event (no max age): with the outboxes they are the history replay and rebuild use.

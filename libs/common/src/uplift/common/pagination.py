@@ -14,6 +14,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from uplift.common.errors import BadRequest, FieldError
+from uplift.common.openapi import may_raise
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class PageParams(BaseModel):
     cursor: list[Any] | None
 
 
+@may_raise(400)  # a cursor that is not one we issued
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = 50,
     cursor: Annotated[str | None, Query(description="opaque cursor from next_cursor")] = None,

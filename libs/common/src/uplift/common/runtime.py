@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from uplift.common.consumer import ConsumerSpec, EventConsumer
 from uplift.common.db import PlatformTables, create_engine, session_factory
 from uplift.common.nats_link import NatsLink
+from uplift.common.openapi import may_raise
 from uplift.common.read_pool import ReadPool
 from uplift.common.relay import OutboxRelay
 from uplift.common.scheduler import ScheduledJob, Scheduler
@@ -148,6 +149,7 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+@may_raise(503)  # the service's database is unavailable
 async def runtime_dependency(request: Request) -> Runtime:
     """`get_runtime` as a dependency: async, because FastAPI runs a plain function in its thread pool."""
     return get_runtime(request)
@@ -156,6 +158,7 @@ async def runtime_dependency(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
 
 
+@may_raise(503)  # the service's database is unavailable
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """A request-scoped unit of work; the endpoint calls `await uow.commit()` when its work is done."""
     async with get_runtime(request).unit_of_work() as uow:
@@ -165,6 +168,7 @@ async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work)]
 
 
+@may_raise(503)  # the service's database is unavailable
 async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for reads (no events, nothing to commit)."""
     async with get_runtime(request).sessions() as session:

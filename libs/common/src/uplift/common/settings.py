@@ -61,6 +61,8 @@ class ServiceSettings(BaseSettings):
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = 60.0
     idempotency_ttl_hours: int = 24
+    # How long a claimed Idempotency-Key whose request never answered blocks retries ("in progress").
+    idempotency_claim_expiry_seconds: float = 60.0
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -26,6 +26,7 @@ from uplift.common.context import causation_id_var, idempotency_claim_var, reque
 from uplift.common.contracts import aggregate_of
 from uplift.common.db import PlatformTables, new_id, utcnow
 from uplift.common.envelope import Envelope
+from uplift.common.errors import IdempotencyKeyTaken
 
 
 @dataclass
@@ -220,15 +221,26 @@ class UnitOfWork:
         """Write the outbox rows and commit everything in one transaction."""
         envelopes = await self.flush_events()
         claim = idempotency_claim_var.get()
-        if claim is not None:
+        if claim is not None and not claim.marked:
             # The request's Idempotency-Key is marked done in the same commit as its effects, so a retry after a
-            # lost answer is refused instead of acting twice.
+            # lost answer is refused instead of acting twice. Only the claim's current holder may mark it: when a
+            # slow request's expired claim was taken over by a retry, whichever commits second rolls back.
             keys = self._platform.idempotency_keys
-            await self.session.execute(
+            marked = await self.session.execute(
                 sa.update(keys)
-                .where(keys.c.principal == claim[0], keys.c.key == claim[1], keys.c.completed_at.is_(None))
+                .where(
+                    keys.c.principal == claim.principal,
+                    keys.c.key == claim.key,
+                    keys.c.created_at == claim.claimed_at,
+                    keys.c.completed_at.is_(None),
+                )
                 .values(completed_at=sa.func.now())
             )
+            if marked.rowcount != 1:  # type: ignore[attr-defined]
+                await self.session.rollback()
+                raise IdempotencyKeyTaken()
         await self.session.commit()
+        if claim is not None:
+            claim.marked = True
         self.committed = True
         return envelopes

@@ -7,7 +7,7 @@ that does not exist.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 
@@ -26,6 +26,10 @@ MetricsReader = Annotated[
 DistrictAdmin = Annotated[Principal, Depends(require(Role.DISTRICT_ADMIN))]
 
 NOT_FOUND_DETAIL = "No metrics for this scope."
+# `responses=` of an operation whose scope comes from the query, not the path (OpenAPI: the 404 it answers).
+SCOPE_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No metrics for this scope, or none the caller may read (it looks the same)."}
+}
 
 
 def may_read_scope(principal: Principal, scope: Scope | str) -> bool:

@@ -55,7 +55,11 @@ async def list_applications(
 
 
 @router.post(
-    "/applications", status_code=status.HTTP_201_CREATED, response_model=ApplicationRead, summary="Apply to a posting"
+    "/applications",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApplicationRead,
+    summary="Apply to a posting",
+    responses={404: {"description": "No such seeker, or it lies outside the caller's org scope."}},
 )
 async def create_application(
     body: ApplicationCreate,

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from uplift.common.app import ReadSessionDep, UnitOfWorkDep
-from uplift.common.concurrency import require_if_match, set_etag
+from uplift.common.concurrency import IF_MATCH_REQUIRED, require_if_match, set_etag
 from uplift.common.contracts import StreetCode
 from uplift.common.pagination import Page, PageParams, make_page, page_params
 from uplift.matching.api.access import (
@@ -67,7 +67,12 @@ async def get_employer(
     return EmployerRead.model_validate(row)
 
 
-@router.patch("/employers/{employer_id}", response_model=EmployerRead, summary="Change an employer (If-Match)")
+@router.patch(
+    "/employers/{employer_id}",
+    response_model=EmployerRead,
+    summary="Change an employer (If-Match)",
+    dependencies=[IF_MATCH_REQUIRED],
+)
 async def update_employer(
     employer_id: uuid.UUID,
     body: EmployerUpdate,
@@ -112,7 +117,13 @@ async def list_postings(
     return make_page(items, page.limit, key=lambda p: [str(p.id)])
 
 
-@router.post("/postings", status_code=status.HTTP_201_CREATED, response_model=PostingRead, summary="Add a posting")
+@router.post(
+    "/postings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostingRead,
+    summary="Add a posting",
+    responses={404: {"description": "An employer's token names another employer."}},
+)
 async def create_posting(
     body: PostingCreate, principal: EmployerManager, uow: UnitOfWorkDep, cache: OpenPostingsDep, response: Response
 ) -> PostingRead:
@@ -133,7 +144,12 @@ async def get_posting(
     return PostingRead.model_validate(row)
 
 
-@router.patch("/postings/{posting_id}", response_model=PostingRead, summary="Change a posting (If-Match)")
+@router.patch(
+    "/postings/{posting_id}",
+    response_model=PostingRead,
+    summary="Change a posting (If-Match)",
+    dependencies=[IF_MATCH_REQUIRED],
+)
 async def update_posting(
     posting_id: uuid.UUID,
     body: PostingUpdate,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from uplift.common.auth import Principal
 from uplift.common.errors import FieldError, NotFound, Unprocessable
 from uplift.common.runtime import ReadSessionDep, UnitOfWorkDep
-from uplift.metrics.access import NOT_FOUND_DETAIL, DistrictAdmin, MetricsReader, may_read_scope
+from uplift.metrics.access import NOT_FOUND_DETAIL, SCOPE_NOT_FOUND, DistrictAdmin, MetricsReader, may_read_scope
 from uplift.metrics.api.dependencies import EvaluatorDep, domain_errors
 from uplift.metrics.api.schemas import AssessmentRead, WeightsRead
 from uplift.metrics.domain.assessment import Assessment, AssessmentKind, AssessmentRow, Weights
@@ -35,7 +35,7 @@ def _rows_for(principal: Principal, assessment: Assessment) -> list[AssessmentRo
     return [row for row in assessment.rows if may_read_scope(principal, prefix + row.code)]
 
 
-@router.get("/streets", summary="Streets ranked by their assessment score")
+@router.get("/streets", summary="Streets ranked by their assessment score", responses=SCOPE_NOT_FOUND)
 async def street_assessment(
     principal: MetricsReader, evaluator: EvaluatorDep, session: ReadSessionDep, period: PeriodQuery
 ) -> AssessmentRead:
@@ -47,7 +47,7 @@ async def street_assessment(
     return AssessmentRead.of(assessment, _rows_for(principal, assessment), stored.weights, stored.version)
 
 
-@router.get("/departments", summary="Departments ranked by their assessment score")
+@router.get("/departments", summary="Departments ranked by their assessment score", responses=SCOPE_NOT_FOUND)
 async def department_assessment(
     principal: MetricsReader, evaluator: EvaluatorDep, session: ReadSessionDep, period: PeriodQuery
 ) -> AssessmentRead:

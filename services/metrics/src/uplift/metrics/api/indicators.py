@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from uplift.metrics.access import MetricsReader, ensure_scope_readable
+from uplift.metrics.access import SCOPE_NOT_FOUND, MetricsReader, ensure_scope_readable
 from uplift.metrics.api.dependencies import EvaluatorDep, domain_errors, scope_and_period
 from uplift.metrics.api.schemas import (
     DashboardItem,
@@ -73,7 +73,11 @@ async def get_series(
     )
 
 
-@router.get("/dashboard", summary="Every indicator of a scope, beside the previous period")
+@router.get(
+    "/dashboard",
+    summary="Every indicator of a scope, beside the previous period",
+    responses=SCOPE_NOT_FOUND,
+)
 async def get_dashboard(
     principal: MetricsReader, evaluator: EvaluatorDep, scope: ScopeQuery, period: PeriodQuery
 ) -> DashboardRead:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from uplift.common.app import ReadSessionDep, UnitOfWorkDep
 from uplift.common.auth import Principal
-from uplift.common.concurrency import require_if_match, set_etag
+from uplift.common.concurrency import IF_MATCH_CHECKED, require_if_match, set_etag
 from uplift.common.contracts import DepartmentCode
 from uplift.common.errors import NotFound
 from uplift.common.pagination import Page, PageParams, make_page, page_params
@@ -205,7 +205,12 @@ async def read_cadre(
     return _cadre(cadre, await helper_load(session, "cadre", cadre.id))
 
 
-@router.patch("/cadres/{cadre_id}", response_model=CadreRead, summary="Update or deactivate a cadre")
+@router.patch(
+    "/cadres/{cadre_id}",
+    response_model=CadreRead,
+    summary="Update or deactivate a cadre",
+    dependencies=[IF_MATCH_CHECKED],
+)
 async def update_cadre(
     cadre_id: uuid.UUID,
     body: CadreUpdate,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from uplift.common.app import ReadSessionDep, RuntimeDep, UnitOfWorkDep
-from uplift.common.concurrency import require_if_match, set_etag
+from uplift.common.concurrency import IF_MATCH_CHECKED, IF_MATCH_REQUIRED, require_if_match, set_etag
 from uplift.common.contracts import Category, Cause, ExitReason, HouseholdStatus
 from uplift.common.errors import FieldError, NotFound, Unprocessable
 from uplift.common.money import MoneyStr
@@ -124,7 +124,7 @@ async def get_household(
     return Response(body.model_dump_json(), media_type="application/json", headers={"ETag": f'"{row.version}"'})
 
 
-@router.patch("/households/{household_id}", summary="Update a household (If-Match)")
+@router.patch("/households/{household_id}", summary="Update a household (If-Match)", dependencies=[IF_MATCH_REQUIRED])
 async def update_household(
     household_id: uuid.UUID,
     body: HouseholdUpdate,
@@ -162,7 +162,11 @@ async def add_member(
     return service.member_view(vault, person, unmasked=principal.can_read_pii())
 
 
-@router.patch("/households/{household_id}/members/{person_id}", summary="Update a member (If-Match)")
+@router.patch(
+    "/households/{household_id}/members/{person_id}",
+    summary="Update a member (If-Match)",
+    dependencies=[IF_MATCH_REQUIRED],
+)
 async def update_member(
     household_id: uuid.UUID,
     person_id: uuid.UUID,
@@ -186,6 +190,8 @@ async def update_member(
     "/households/{household_id}/members/{person_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a member (the person keeps its id for life)",
+    dependencies=[IF_MATCH_CHECKED],
+    responses={409: {"description": "The member is the household's head: make another member head first."}},
 )
 async def remove_member(
     household_id: uuid.UUID, person_id: uuid.UUID, request: Request, principal: HouseholdWriter, uow: UnitOfWorkDep

@@ -126,7 +126,13 @@ async def list_pairings(
     return make_page([_read(row) for row in rows], page.limit, key=lambda item: [str(item.id)])
 
 
-@router.post("/pairings", status_code=201, response_model=PairingRead, summary="Pair a household with a helper")
+@router.post(
+    "/pairings",
+    status_code=201,
+    response_model=PairingRead,
+    summary="Pair a household with a helper",
+    responses={404: {"description": "No such household, or it lies outside the caller's org scope."}},
+)
 async def create_pairing(body: PairingCreate, principal: PairingWriter, uow: UnitOfWorkDep) -> PairingRead:
     """The household must be enrolled or in transition and unpaired (409), the helper active and under its
     quota (409 naming `helper_id`)."""
@@ -151,7 +157,12 @@ async def read_pairing(pairing_id: uuid.UUID, principal: PairingReader, session:
     return _read(pairing)
 
 
-@router.delete("/pairings/{pairing_id}", response_model=PairingRead, summary="End a pairing")
+@router.delete(
+    "/pairings/{pairing_id}",
+    response_model=PairingRead,
+    summary="End a pairing",
+    responses={409: {"description": "The pairing has already ended."}},
+)
 async def end_pairing(pairing_id: uuid.UUID, principal: PairingWriter, uow: UnitOfWorkDep) -> PairingRead:
     """Ends the pairing today (it stays in the history, `active: false`); emits `registry.pairing.released`."""
     pairing = await uow.session.get(Pairing, pairing_id)
@@ -163,7 +174,12 @@ async def end_pairing(pairing_id: uuid.UUID, principal: PairingWriter, uow: Unit
     return _read(ended)
 
 
-@router.post("/pairings:auto", response_model=AutoPairResult, summary="Auto-pair the unpaired households of a scope")
+@router.post(
+    "/pairings:auto",
+    response_model=AutoPairResult,
+    summary="Auto-pair the unpaired households of a scope",
+    responses={404: {"description": "The scope lies outside the caller's org scope."}},
+)
 async def auto_pair(body: AutoPairRequest, principal: PairingWriter, uow: UnitOfWorkDep) -> AutoPairResult:
     """Min-cost flow over every active helper (cost 0 home street, 1 linked street, 3 elsewhere; quota −
     current load), keeping existing pairings. A street operator or community worker pairs its own scope."""

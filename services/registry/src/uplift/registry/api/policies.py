@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from uplift.common.app import ReadSessionDep, RuntimeDep, UnitOfWorkDep
 from uplift.common.auth import Principal, Role, require
-from uplift.common.concurrency import require_if_match, set_etag
+from uplift.common.concurrency import IF_MATCH_CHECKED, require_if_match, set_etag
 from uplift.common.errors import FieldError, Unprocessable
 from uplift.common.pagination import Page, PageParams, make_page, page_params
 from uplift.common.scheduler import business_today
@@ -134,7 +134,7 @@ async def create_policy(body: PolicyCreate, principal: AdminOnly, uow: UnitOfWor
     return _read(policy)
 
 
-@router.patch("/policies/{code}", response_model=PolicyRead, summary="Change a policy")
+@router.patch("/policies/{code}", response_model=PolicyRead, summary="Change a policy", dependencies=[IF_MATCH_CHECKED])
 async def update_policy(
     code: str, body: PolicyUpdate, principal: AdminOnly, uow: UnitOfWorkDep, request: Request, response: Response
 ) -> PolicyRead:
