@@ -55,3 +55,4 @@ down:
 
 soak: sync
 	$(UV) run --no-sync pytest -m soak
+	FAULT_HOUSEHOLDS=400 FAULT_PACE=40 $(UV) run --no-sync pytest tests/faults

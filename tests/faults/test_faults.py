@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import nats
 import pytest
 
@@ -174,11 +174,15 @@ async def consumer_backlog(run: Run) -> int:
         await nc.close()
 
 
+def database_name(run: str) -> str:
+    return f"faults_{run}_{os.getpid()}"
+
+
 @contextlib.asynccontextmanager
 async def system_run(
     lab: EmbeddedPostgres, name: str, nats_urls: list[str], *, pace: float | None, **env: str
 ) -> AsyncIterator[Run]:
-    database = f"faults_{name}_{os.getpid()}"
+    database = database_name(name)
     lab.psql(f'DROP DATABASE IF EXISTS "{database}"')
     lab.create_database(database)
     url = lab.database_url(database, driver="asyncpg")
@@ -440,22 +444,44 @@ async def test_a_three_node_nats_cluster_loses_a_node_under_a_write_stream(
 
             async def faults() -> None:
                 await run.progress.reach(0.3)
-                victim = cluster.nodes[0]
-                seen["in_flight"] = await run.in_flight()
-                pid = victim._process.pid
-                assert pid is not None
-                os.kill(pid, signal.SIGKILL)
+                # The node leading the registry's stream: its loss forces an election under the writes.
+                leader = await stream_leader(cluster.urls, "REGISTRY")
+                victim = next(node for node in cluster.nodes if node.server_name == leader)
+                seen["killed"] = {"node": leader, "led": "REGISTRY", "in_flight": await run.in_flight()}
+                victim.kill()
                 killed = time.monotonic()
                 await run.progress.reach(0.7)
+                seen["new_leader"] = await stream_leader([n.url for n in cluster.nodes if n is not victim], "REGISTRY")
                 seen["node_down_s"] = round(time.monotonic() - killed, 2)
                 await asyncio.to_thread(victim.start)
 
             figures = await faulted(run, reference, faults)
             replicas = await stream_replicas(cluster.urls)
+            reconnects = {name: svc.log_text().count('"nats_reconnected"') for name, svc in run.sut.services.items()}
     finally:
         cluster.destroy()
-    Report("3-node NATS cluster, one node killed", {**figures, **seen, "stream_replicas": replicas}).emit()
+    Report(
+        "3-node NATS cluster, one node killed",
+        {**figures, **seen, "stream_replicas": replicas, "services_reconnected": reconnects},
+    ).emit()
     assert replicas and set(replicas.values()) == {3}, replicas
+    assert seen["new_leader"] not in (None, seen["killed"]["node"]), seen
+
+
+async def stream_leader(urls: list[str], stream: str) -> str | None:
+    """The server name of the node leading `stream` (None while there is no leader)."""
+    nc = await nats.connect(servers=urls)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            info = await nc.jetstream().stream_info(stream)
+            if info.cluster is not None and info.cluster.leader:
+                return str(info.cluster.leader)
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.2)
+    finally:
+        await nc.close()
 
 
 async def stream_replicas(urls: list[str]) -> dict[str, int]:
@@ -464,3 +490,23 @@ async def stream_replicas(urls: list[str]) -> dict[str, int]:
         return {info.config.name: info.config.num_replicas for info in await nc.jetstream().streams_info()}
     finally:
         await nc.close()
+
+
+async def test_the_comparison_notices_one_lost_event_and_one_cent(
+    lab_postgres: EmbeddedPostgres, reference: Snapshot
+) -> None:
+    """The check every fault test ends with is sharp: the fault-free run's own database, read again, equals its
+    snapshot; with one projected visit deleted (an event lost) and one cent added to the fund, it does not."""
+    dsn = lab_postgres.database_url(database_name("reference"))
+    assert await snapshot(dsn) == reference
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "DELETE FROM metrics.visits "
+            "WHERE visit_id = (SELECT visit_id FROM metrics.visits ORDER BY visit_id LIMIT 1)"
+        )
+        await conn.execute("UPDATE medical.funds SET used = used + 0.01 WHERE fund = 'supplementary'")
+    finally:
+        await conn.close()
+    found = differences(reference, await snapshot(dsn))
+    assert found and found[0] == "tables that differ: medical.funds, metrics.visits", found

@@ -105,6 +105,7 @@ class EventConsumer:
         self._stopping = False
         self.sweep_interval = 5.0
         self._last_sweep = time.monotonic()
+        self._outage_naks = 0  # batches NAKed in a row because our database failed
 
     # lifecycle -----------------------------------------------------------------------------------------
 
@@ -152,11 +153,15 @@ class EventConsumer:
                     try:
                         await self.handle_batch(msgs)
                     except Exception:
-                        # Our database (not a handler) failed: ask for the batch again soon, not after ack_wait.
+                        # Our database (not a handler) failed: ask for the batch again soon, not after ack_wait,
+                        # and sooner the shorter the outage (0.5 s, 1 s, 2 s, ... up to the last backoff).
+                        self._outage_naks += 1
+                        delay = min(0.25 * 2**self._outage_naks, self.backoff[-1])
                         for msg in msgs:
                             with contextlib.suppress(Exception):
-                                await msg.nak(delay=self.backoff[-1])
+                                await msg.nak(delay=delay)
                         raise
+                    self._outage_naks = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

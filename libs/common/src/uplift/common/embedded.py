@@ -829,6 +829,11 @@ class EmbeddedNats:
         if pid is not None:
             self._stop_pid(pid, timeout)
 
+    def kill(self) -> None:
+        """`kill -9`: no shutdown, no flush (fault tests). Does nothing when we did not start it."""
+        if self._process.popen is not None:
+            self._process.stop(signal.SIGKILL, 10.0, then=[])
+
     def destroy(self) -> None:
         """Stop the server and delete its store."""
         self.stop()
