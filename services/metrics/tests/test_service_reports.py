@@ -38,15 +38,20 @@ async def _two_streets(publisher: Publisher, metrics: RunningService) -> tuple[O
     await wait_for_indicator(metrics.client, "exit_rate", a.street, "2026-Q1", denominator=4)
     await wait_for_indicator(metrics.client, "exit_rate", b.street, "2026-Q1", denominator=2)
 
-    async def all_in() -> bool:
+    async def value_of(indicator: str) -> str | None:
         response = await metrics.client.get(
-            "/metrics/v1/indicators/satisfaction_rate",
+            f"/metrics/v1/indicators/{indicator}",
             params={"scope": a.street, "period": "2026-Q1"},
             headers=auth("analyst"),
         )
-        return bool(response.json()["value"] == "1.0000")
+        value: str | None = response.json()["value"]
+        return value
 
-    await eventually(all_in, what="the visits projected")
+    async def all_in() -> bool:
+        # The hire comes on another stream (matching) than the households and visits (registry): wait for both.
+        return await value_of("satisfaction_rate") == "1.0000" and await value_of("employment_gain_rate") == "0.2500"
+
+    await eventually(all_in, what="the visits and the hire projected")
     return a, b
 
 
