@@ -410,3 +410,27 @@ async def test_a_poison_child_released_with_its_parent_does_not_block_the_parent
     print(f"households={households} dead_letters={dead} household_id={household.id} person_id={person.id}")
     assert households == 1  # the healthy parent is projected
     assert household.id not in dead
+
+
+async def test_events_for_code_ahead_of_its_migration_wait_for_the_migration_instead_of_dead_letters(
+    bench: Bench,
+) -> None:
+    """A service started before its migration ran finds a table missing: its consumer retries (NAK, backoff)
+    instead of dead-lettering every event, and applies each once the migration has run."""
+    async def needs_new_table(uow: UnitOfWork, event: Envelope) -> None:
+        await uow.session.execute(sa.text(f'INSERT INTO "{bench.name}".added_later VALUES (:id)'), {"id": event.id})
+        await recording(bench)(uow, event)
+
+    consumer = bench.consumer(needs_new_table, max_deliver=2, ack_wait=1.0)
+    published = await bench.publish(3)
+    consumer.start()
+    await asyncio.sleep(2.5)  # with max_deliver=2 and a 0.1 s backoff, a handler failure would be dead by now
+    assert await bench.dead_letters() == []
+    assert await bench.applied_ids() == []
+
+    async with bench.engine.begin() as conn:  # the migration runs
+        await conn.execute(sa.text(f'CREATE TABLE "{bench.name}".added_later (event_id uuid NOT NULL)'))
+    await eventually(lambda: _count_is(bench, 3), timeout=10, what="the 3 events applied after the migration")
+    await eventually(lambda: bench.idle(consumer), timeout=8, what="drained")
+    exactly_once(await bench.applied_ids(), published)
+    assert await bench.dead_letters() == []

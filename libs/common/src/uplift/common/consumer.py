@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from uplift.common.context import causation_id_var, request_id_var
 from uplift.common.contracts import aggregate_of
-from uplift.common.db import PlatformTables, is_infrastructure_error, new_id
+from uplift.common.db import PlatformTables, is_infrastructure_error, is_schema_behind_code, new_id
 from uplift.common.envelope import Envelope
 from uplift.common.nats_link import NatsLink, ensure_stream
 from uplift.common.unit_of_work import UnitOfWork
@@ -121,9 +121,7 @@ class EventConsumer:
 
     async def _subscribe(self) -> Any:
         js = self.nats.js
-        await ensure_stream(
-            js, self.stream, duplicate_window=self.duplicate_window, replicas=self.stream_replicas
-        )
+        await ensure_stream(js, self.stream, duplicate_window=self.duplicate_window, replicas=self.stream_replicas)
         config = ConsumerConfig(
             durable_name=self.name,
             ack_policy=AckPolicy.EXPLICIT,
@@ -134,9 +132,7 @@ class EventConsumer:
             max_deliver=-1,
             max_ack_pending=max(self.batch_size * 4, 1000),
         )
-        return await js.pull_subscribe(
-            f"{self.stream.lower()}.>", durable=self.name, stream=self.stream, config=config
-        )
+        return await js.pull_subscribe(f"{self.stream.lower()}.>", durable=self.name, stream=self.stream, config=config)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -311,7 +307,7 @@ class EventConsumer:
                 except ParentMissing:
                     return None  # the careful path parks it
                 except Exception as exc:
-                    if is_infrastructure_error(exc):
+                    if _retry_later(exc, self.name):
                         raise
                     known_failures[envelope.id] = f"{type(exc).__name__}: {exc}"
                     log.debug("handler_failed", consumer=self.name, error=traceback.format_exc())
@@ -355,7 +351,7 @@ class EventConsumer:
                 .returning(parked.c.envelope)
             )
         ).all()
-        for row in sorted(rows, key=lambda r: (r.envelope.get("data", {}).get("seq") or 0)):
+        for row in sorted(rows, key=lambda r: r.envelope.get("data", {}).get("seq") or 0):
             child = Envelope.model_validate(row.envelope)
             outcome = await self.apply(uow, child)
             if outcome.status == "failed":  # the child's own fault: it must not block its parent
@@ -373,8 +369,8 @@ class EventConsumer:
                     await self._release_parked(uow, envelope)
                 return outcome
         except Exception as exc:
-            if is_infrastructure_error(exc):
-                raise  # the database is unreachable: abort the batch; it never counts toward dead letters
+            if _retry_later(exc, self.name):
+                raise  # the database is unreachable or behind the code: abort the batch; never a dead letter
             uow.discard_events()
             log.debug("handler_failed", consumer=self.name, error=traceback.format_exc())
             return Outcome("failed", f"{type(exc).__name__}: {exc}")
@@ -437,9 +433,7 @@ class EventConsumer:
             if outcome.status == "failed":  # the child's own fault: it must not block its parent
                 await self._dead_letter(uow.session, child, outcome.error or "", attempts=1)
 
-    async def _dead_letter(
-        self, session: AsyncSession, envelope: Envelope, error: str, attempts: int
-    ) -> None:
+    async def _dead_letter(self, session: AsyncSession, envelope: Envelope, error: str, attempts: int) -> None:
         table = self.platform.dead_letters
         await session.execute(
             pg_insert(table)
@@ -501,3 +495,14 @@ async def upsert_snapshot(
         where=table.c[seq_column] < insert.excluded[seq_column],
     ).returning(table.c[key[0]])
     return (await session.execute(stmt)).first() is not None
+
+
+def _retry_later(exc: BaseException, consumer: str) -> bool:
+    """Errors that are not the event's fault: the database is unreachable, or lacks what the code needs (a service
+    deployed before its migration ran). The batch is aborted and NAKed; it never counts toward dead letters."""
+    if is_infrastructure_error(exc):
+        return True
+    if is_schema_behind_code(exc):
+        log.warning("schema_behind_code", consumer=consumer, error=str(exc).splitlines()[0][:300])
+        return True
+    return False

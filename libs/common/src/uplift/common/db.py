@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -205,12 +206,23 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
+# A table, column, schema or function the code expects is not there: code deployed ahead of its migration.
+_SCHEMA_BEHIND_SQLSTATES = ("42P01", "42703", "3F000", "42883")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what caused it (SQLAlchemy wraps the driver's error)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or getattr(seen, "orig", None)
+
+
 def is_infrastructure_error(exc: BaseException) -> bool:
     """True for a lost, refused or shutting-down database connection (retry later; not the caller's fault)."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # the exception and what caused it (SQLAlchemy wraps the driver's error)
-        if seen is None:
-            return False
+    for seen in _causes(exc):
         if isinstance(seen, OSError | ConnectionError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
             return True
         if isinstance(seen, sa.exc.DBAPIError) and (
@@ -220,8 +232,13 @@ def is_infrastructure_error(exc: BaseException) -> bool:
         sqlstate = getattr(seen, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
             return True
-        seen = seen.__cause__ or getattr(seen, "orig", None)
     return False
+
+
+def is_schema_behind_code(exc: BaseException) -> bool:
+    """True when the database lacks a table, column, schema or function the code uses: the service runs ahead of
+    its migration. A consumer waits for the migration instead of dead-lettering every event meanwhile."""
+    return any(getattr(seen, "sqlstate", None) in _SCHEMA_BEHIND_SQLSTATES for seen in _causes(exc))
 
 
 def advisory_key(name: str) -> int:
