@@ -306,3 +306,46 @@ async def test_a_person_not_medically_insured_gets_nothing_from_the_insurances(
         "out_of_pocket": "4600.00",
     }
     assert claim["deductible"] == "0.00" and claim["cap_met"] is True
+
+
+async def test_the_claim_read_answers_byte_for_byte_what_the_read_model_writes(
+    medical: RunningService, registry: Any, kit: Any
+) -> None:
+    """`GET /claims/{id}` writes its JSON without the pydantic model (hot_reads.claim_json): it must be exactly
+    `ClaimRead.model_dump_json()` of the same row, for claims of every shape (categories or none, cap met or not
+    null, a fund line, settled and reversed with a free-text reason)."""
+    from uplift.medical.api.claims import claim_read
+    from uplift.medical.hot_reads import claim_by_id
+
+    dibao = await registry.insured("dibao")
+    exited = await registry.exited_household_member(exited_on=dt.date(2026, 2, 1))
+    tekun = await registry.insured("tekun")
+    low_income = await registry.insured("low_income")
+    claims = [
+        await submit(medical, kit, claim_body(low_income, 1, "1000.00", "800.00")),
+        await submit(medical, kit, claim_body(dibao, 2, "30000.00", "26000.00")),
+        await submit(medical, kit, claim_body(dibao, 3, "10000.00", "9000.00", settlement_no=f'S-"{uuid.uuid4()}"')),
+        await submit(medical, kit, claim_body(exited, 2, "30000.00", "26000.00")),
+        await submit(medical, kit, claim_body(tekun, 1, "5000.01", "4999.99")),
+    ]
+    reason = '医院 sent the "wrong" settlement \\ again'
+    reversed_ = await medical.client.post(
+        f"/medical/v1/claims/{claims[1]['id']}:reverse", json={"reason": reason}, headers=kit.OPERATOR
+    )
+    assert reversed_.status_code == 200, reversed_.text
+    shapes = set()
+    for claim in claims:
+        row = await claim_by_id(medical.runtime.read_pool, uuid.UUID(claim["id"]))
+        assert row is not None
+        expected = claim_read(row).model_dump_json().encode()
+        answer = await medical.client.get(f"/medical/v1/claims/{claim['id']}", headers=kit.OPERATOR)
+        assert answer.status_code == 200, answer.text
+        assert answer.content == expected
+        assert answer.headers["content-type"] == "application/json"
+        body = answer.json()
+        shapes.add((body["status"], body["category"], body["cap_met"]))
+    assert ("reversed", "dibao", True) in shapes and ("settled", None, None) in shapes
+    assert {category for _, category, _ in shapes} == {"dibao", "tekun", "low_income", None}
+    assert answer.json()["category"] == "tekun"
+    reread = (await medical.client.get(f"/medical/v1/claims/{claims[1]['id']}", headers=kit.OPERATOR)).json()
+    assert reread["reversal"]["reason"] == reason and reread["settlement_no"] == claims[1]["settlement_no"]

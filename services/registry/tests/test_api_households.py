@@ -11,6 +11,7 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -276,6 +277,120 @@ async def test_enrolment_reads_masked_and_unmasked_with_audit(
     enrolled = next(row.envelope for row in envelopes if row.event_type == "registry.household.enrolled.v1")
     assert enrolled["data"]["household"]["size"] == 2
     assert enrolled["data"]["household"]["seq"] == enrolled["data"]["seq"] == 1
+
+
+async def test_hot_read_answers_byte_for_byte_what_the_read_model_writes(
+    registry: RunningService, place: dict[str, str], engine: AsyncEngine
+) -> None:
+    """`GET /households/{id}` writes its JSON without the pydantic models (service/household_read.py): it must be
+    exactly `HouseholdRead.model_dump_json()` of the same rows, masked and unmasked, in every shape a household
+    takes (phones or none, notes, quotes and minority names, transition, exit, a helper), read twice (the second
+    masked read comes from the mask cache), with its ETag."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from uplift.common import contracts
+    from uplift.common.envelope import Envelope
+    from uplift.registry.consumers import on_placement_hired
+    from uplift.registry.service.households import load_for_read, read_household
+    from uplift.registry.service.personal_data import vault_for
+
+    client = registry.client
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    plain = await enrol(
+        registry,
+        household_body(
+            place["community"],
+            member(name="阿依古丽·买买提", phone="+86 138-1234-5678", skills=["cleaning", "cooking"]),
+            member(
+                "spouse",
+                name='O"Brien \\ 欧阳',
+                female=True,
+                phone=None,
+                chronic_illness=True,
+                illness_note='高血压 "注意"',
+            ),
+            member("child", name="J", born=dt.date(2012, 2, 29), employment_status="student", phone="12345", skills=[]),
+            address="短地址",
+            causes=["illness", "disability"],
+        ),
+    )
+    rising = await enrol(registry, household_body(place["community2"]))
+    hire = contracts.PlacementHired(  # a wage above the line: the transition starts
+        seq=1,
+        placement_id=uuid.uuid4(),
+        person_id=uuid.UUID(rising["person_ids"][0]),
+        household_id=uuid.UUID(rising["id"]),
+        posting_id=uuid.uuid4(),
+        monthly_wage=Decimal("2500.05"),
+        public_welfare=True,
+        remote=False,
+        started_on=today,
+    )
+    async with registry.runtime.unit_of_work() as uow:
+        await on_placement_hired(
+            uow,
+            Envelope(
+                type=hire.event_type, source="uplift/test", subject=hire.aggregate_id, data=hire.model_dump(mode="json")
+            ),
+        )
+        await uow.commit()
+    leaving = await enrol(registry, household_body(place["community"], member(employment_status="employed")))
+    exited = await client.post(
+        f"/registry/v1/households/{leaving['id']}:exit",
+        json={"reason": "employment", "exited_on": today.isoformat()},
+        headers=ADMIN,
+    )
+    assert exited.status_code == 200, exited.text
+    department = f"P{random.randrange(10000, 99999)}"
+    made = await client.post(
+        "/registry/v1/org-units",
+        json={"code": department, "name": "区民政局", "kind": "department", "parent_code": DISTRICT},
+        headers=ADMIN,
+    )
+    assert made.status_code == 201, made.text
+    cadre = await client.post(
+        "/registry/v1/cadres",
+        json={"name": "干部乙", "rank": "section", "department_code": department, "home_street_code": place["street"]},
+        headers=ADMIN,
+    )
+    assert cadre.status_code == 201, cadre.text
+    helped = await enrol(registry, household_body(place["community"]))
+    pairing = await client.post(
+        "/registry/v1/pairings",
+        json={"household_id": helped["id"], "helper_kind": "cadre", "helper_id": cadre.json()["id"]},
+        headers=ADMIN,
+    )
+    assert pairing.status_code == 201, pairing.text
+
+    vault = vault_for(registry.runtime.settings)
+    readers = {
+        False: auth("street_operator", place["street"]),
+        True: auth("community_worker", place["community"], ("pii:read",)),
+    }
+    shapes: set[str] = set()
+    for household in (plain, leaving, helped, rising):
+        async with AsyncSession(engine) as session:
+            loaded = await load_for_read(session, uuid.UUID(household["id"]))
+        assert loaded is not None
+        for unmasked, headers in readers.items():
+            expected = read_household(vault, loaded, unmasked=unmasked).model_dump_json().encode()
+            if household is rising:
+                headers = ADMIN if unmasked else ADMIN_MASKED  # community2: outside the community worker's scope
+            for _ in range(2):
+                answer = await client.get(f"/registry/v1/households/{household['id']}", headers=headers)
+                assert answer.status_code == 200, answer.text
+                assert answer.content == expected
+                assert answer.headers["etag"] == f'"{loaded.household.version}"'
+                assert answer.headers["content-type"] == "application/json"
+        body = json.loads(expected)
+        shapes.update(key for key in ("transition", "exit", "helper") if body[key] is not None)
+        shapes.update("no phone" for person in body["members"] if person["phone"] is None)
+        shapes.update("note" for person in body["members"] if person["illness_note"] is not None)
+    assert shapes == {"transition", "exit", "helper", "no phone", "note"}
+    masked = json.loads((await client.get(f"/registry/v1/households/{plain['id']}", headers=ADMIN_MASKED)).content)
+    assert [person["name"] for person in masked["members"]] == ["阿*******", "O" + "*" * 11, "*"]
+    assert [person["phone"] for person in masked["members"]] == ["+86*******5678", None, "*****"]
+    assert masked["address"] == "短****"
 
 
 async def test_scope_hides_other_streets_and_forbids_other_roles(

@@ -30,7 +30,7 @@ from uplift.common.pii import InvalidIdNumber, decode_key, id_hash, validate_id_
 from uplift.common.settings import ServiceSettings
 from uplift.medical.api.access import ClaimWriter, MedicalReader, json_response
 from uplift.medical.domain import Adjudication, Category
-from uplift.medical.hot_reads import claim_by_id
+from uplift.medical.hot_reads import basis_text, claim_by_id, claim_json
 from uplift.medical.service.claims import (
     PAYERS,
     ClaimSubmission,
@@ -125,10 +125,6 @@ class ClaimReverse(BaseModel):
 # --- views ---------------------------------------------------------------------------------------------------
 
 
-def _basis_text(basis: dict[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in basis.items())
-
-
 def claim_read(claim: dict[str, Any]) -> ClaimRead:
     bases: dict[str, dict[str, str]] = claim["bases"]
     reversal = None
@@ -160,7 +156,7 @@ def claim_read(claim: dict[str, Any]) -> ClaimRead:
         out_of_policy=claim["out_of_policy"],
         deductible=claim["deductible"],
         lines=[
-            ClaimLine(payer=str(payer), amount=claim[str(payer)], basis=_basis_text(bases.get(str(payer), {})))
+            ClaimLine(payer=str(payer), amount=claim[str(payer)], basis=basis_text(bases.get(str(payer), {})))
             for payer in PAYERS
         ],
         out_of_pocket=claim["out_of_pocket"],
@@ -189,7 +185,7 @@ def _breakdown(submission: ClaimSubmission, standing: Standing, adjudication: Ad
         out_of_policy=adjudication.out_of_policy,
         deductible=adjudication.deductible,
         lines=[
-            ClaimLine(payer=line.payer.value, amount=line.amount, basis=_basis_text(line.basis))
+            ClaimLine(payer=line.payer.value, amount=line.amount, basis=basis_text(line.basis))
             for line in adjudication.lines
         ],
         out_of_pocket=adjudication.out_of_pocket,
@@ -307,7 +303,7 @@ async def read_claim(claim_id: uuid.UUID, request: Request, principal: MedicalRe
     claim = await claim_by_id(get_runtime(request).read_pool, claim_id)
     if claim is None or not principal.in_scope(claim["community_code"]):
         raise NotFound(f"No claim {claim_id}.")
-    return json_response(claim_read(claim).model_dump_json())
+    return Response(content=claim_json(claim), media_type="application/json")  # = claim_read(claim).model_dump_json()
 
 
 @router.get("/claims", response_model=Page[ClaimRead], summary="Claims, filtered, in settlement order")

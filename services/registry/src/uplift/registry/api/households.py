@@ -10,13 +10,13 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from uplift.common.app import ReadSessionDep, RuntimeDep, UnitOfWorkDep
+from uplift.common.app import ReadSessionDep, RuntimeDep, UnitOfWorkDep, get_runtime
 from uplift.common.concurrency import IF_MATCH_CHECKED, IF_MATCH_REQUIRED, require_if_match, set_etag
 from uplift.common.contracts import Category, Cause, ExitReason, HouseholdStatus
 from uplift.common.errors import FieldError, NotFound, Unprocessable
 from uplift.common.money import MoneyStr
 from uplift.common.pagination import Page, PageParams, make_page, page_params
-from uplift.registry.service import access, audit, lifecycle
+from uplift.registry.service import access, audit, household_read, lifecycle
 from uplift.registry.service import households as service
 from uplift.registry.service.access import HouseholdReader, HouseholdWriter
 from uplift.registry.service.household_schemas import (
@@ -97,31 +97,30 @@ async def list_households(
     response_model=HouseholdRead,
     summary="Read a household with its members (PII masked per rights)",
 )
-async def get_household(
-    household_id: uuid.UUID,
-    principal: HouseholdReader,
-    session: ReadSessionDep,
-    vault: VaultDep,
-    runtime: RuntimeDep,
-) -> Response:
-    loaded = await service.load_for_read_pooled(runtime.read_pool, household_id)
-    if loaded is None or not await access.may_see(
-        session, principal, loaded.household.id, loaded.household.community_code
-    ):
+async def get_household(household_id: uuid.UUID, principal: HouseholdReader, request: Request) -> Response:
+    # The hot read (service/household_read.py): one statement on the read pool, the scope decided from its row,
+    # the JSON written from the record. No session unless the read is audited; no other dependency to resolve.
+    runtime = get_runtime(request)
+    rows = await household_read.fetch(runtime.read_pool, household_id)
+    if not rows or not household_read.may_see(principal, rows[0]):
         raise NotFound(f"household {household_id} not found")
-    row = loaded.household
+    row = rows[0]
     unmasked = principal.can_read_pii()
-    body = service.read_household(vault, loaded, unmasked=unmasked)
+    body = household_read.household_json(vault_for(runtime.settings), rows, unmasked=unmasked)
     if unmasked:
-        # The audit entry commits without waiting for its WAL flush: a crash may lose the last few hundred
-        # milliseconds of read entries, and every unmasked read does not pay an fsync.
-        await session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-        await audit.record(
-            session, actor=principal.sub, action="household.read_unmasked", subject_type="household", subject_id=row.id
-        )
-        await session.commit()
-    # Built and validated once above: sent as is, not validated again as a response model.
-    return Response(body.model_dump_json(), media_type="application/json", headers={"ETag": f'"{row.version}"'})
+        async with runtime.sessions() as session:
+            # The audit entry commits without waiting for its WAL flush: a crash may lose the last few hundred
+            # milliseconds of read entries, and every unmasked read does not pay an fsync.
+            await session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+            await audit.record(
+                session,
+                actor=principal.sub,
+                action="household.read_unmasked",
+                subject_type="household",
+                subject_id=row["id"],
+            )
+            await session.commit()
+    return Response(body, media_type="application/json", headers={"ETag": f'"{row["version"]}"'})
 
 
 @router.patch("/households/{household_id}", summary="Update a household (If-Match)", dependencies=[IF_MATCH_REQUIRED])

@@ -45,7 +45,7 @@ async def pairings_exist(session: AsyncSession) -> bool:
     return bool(await session.scalar(sa.text("SELECT to_regclass('registry.pairings') IS NOT NULL")))
 
 
-def _cadre_uuid(principal: Principal) -> uuid.UUID | None:
+def cadre_uuid(principal: Principal) -> uuid.UUID | None:
     try:
         return uuid.UUID(principal.cadre_id) if principal.cadre_id else None
     except ValueError:
@@ -56,7 +56,7 @@ async def may_see(session: AsyncSession, principal: Principal, household_id: uui
     """Whether the household lies inside the caller's scope."""
     if scoped_by_org(principal):
         return principal.in_scope(community_code)
-    cadre_id = _cadre_uuid(principal)
+    cadre_id = cadre_uuid(principal)
     if not principal.has_role(Role.CADRE) or cadre_id is None or not await pairings_exist(session):
         return False
     found = await session.scalar(
@@ -83,7 +83,7 @@ async def list_scope(session: AsyncSession, principal: Principal, households: An
         if code is None:
             return sa.false()
         return households.c.community_code.startswith(code, autoescape=True)
-    cadre_id = _cadre_uuid(principal)
+    cadre_id = cadre_uuid(principal)
     if not principal.has_role(Role.CADRE) or cadre_id is None or not await pairings_exist(session):
         return sa.false()
     paired = sa.select(pairings.c.household_id).where(pairings.c.helper_id == cadre_id, pairings.c.active)

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -25,14 +24,13 @@ from uplift.common.auth import Principal
 from uplift.common.db import new_id
 from uplift.common.errors import Conflict, FieldError, NotFound, Unprocessable
 from uplift.common.pii import InvalidIdNumber, validate_id_number
-from uplift.common.read_pool import CompiledSelect, ReadPool, compile_select
 from uplift.common.unit_of_work import UnitOfWork
 from uplift.registry.domain import alerts as alert_rules
 from uplift.registry.domain.households import HouseholdIncome, MemberWork, is_zero_employment
 from uplift.registry.domain.lifecycle import HouseholdStatus, enrolment
 from uplift.registry.domain.parameters import Sex
 from uplift.registry.models.households import Household, IncomeRecordRow, OrgUnit, Person
-from uplift.registry.service import access, audit
+from uplift.registry.service import access, audit, household_read
 from uplift.registry.service.household_schemas import (
     ExitRead,
     HouseholdCreate,
@@ -632,40 +630,6 @@ class HouseholdWithMembers:
     helper: contracts.Helper | None
 
 
-def _pairing_table() -> sa.Table:
-    from uplift.registry.models.support import Pairing
-
-    return cast(sa.Table, Pairing.__table__)
-
-
-@cache
-def _read_statement() -> sa.Select[Any]:
-    """Household, active members and helper in one round trip (the hot read)."""
-    pairing = _pairing_table()
-    helper = (
-        sa.select(pairing.c.helper_kind, pairing.c.helper_id, pairing.c.department_code)
-        .where(pairing.c.household_id == households.c.id, pairing.c.active)
-        .limit(1)
-        .lateral("helper")
-    )
-    return (
-        sa.select(
-            households,
-            helper.c.helper_kind.label("h_kind"),
-            helper.c.helper_id.label("h_id"),
-            helper.c.department_code.label("h_department_code"),
-            *(column.label(f"m_{column.name}") for column in persons.c),
-        )
-        .select_from(
-            households.outerjoin(helper, sa.true()).outerjoin(
-                persons, sa.and_(persons.c.household_id == households.c.id, persons.c.active)
-            )
-        )
-        .where(households.c.id == sa.bindparam("household_id"))
-        .order_by(persons.c.created_at, persons.c.id)
-    )
-
-
 @dataclass(frozen=True)
 class _MemberRow:
     values: dict[str, Any]
@@ -677,22 +641,10 @@ class _MemberRow:
             raise AttributeError(name) from None
 
 
-@cache
-def _read_sql() -> CompiledSelect:
-    """The hot read compiled once for asyncpg (run on the platform's read pool)."""
-    return compile_select(_read_statement())
-
-
-async def load_for_read_pooled(read_pool: ReadPool, household_id: uuid.UUID) -> HouseholdWithMembers | None:
-    """The hot read on the platform's read pool: one prepared statement, no session, no ping, no reset."""
-    records = await read_pool.fetch(_read_sql(), household_id=household_id)
-    if not records:
-        return None
-    return _household_with_members([_MemberRow(dict(record)) for record in records])
-
-
 async def load_for_read(session: AsyncSession, household_id: uuid.UUID) -> HouseholdWithMembers | None:
-    rows = (await session.execute(_read_statement(), {"household_id": household_id})).all()
+    """The household as `read_household` takes it (the API's hot read is `household_read`: the same statement on
+    the read pool, written to JSON without the models)."""
+    rows = (await session.execute(household_read.read_statement(), {"household_id": household_id})).all()
     if not rows:
         return None
     return _household_with_members([_MemberRow(dict(row._mapping)) for row in rows])

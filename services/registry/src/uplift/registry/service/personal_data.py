@@ -3,12 +3,18 @@ and masking for callers without `pii:read`.
 
 Each encrypted column is sealed with its own name as associated data (`persons.name`, ...), so a value cannot
 be moved to another column unnoticed.
+
+Masks of stored values are kept per vault in a bounded LRU keyed by the ciphertext itself (`masked_person`,
+`masked_address`): a changed value is a new ciphertext (fresh nonce), so a mask can never be stale, whatever
+version bookkeeping a writer does. Only masks are kept, which every caller allowed to read the household sees
+anyway; a plaintext is never cached.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
 
 from uplift.common.pii import FieldCipher, decode_key, id_hash, lookup_hash, mask_address, mask_id_number, mask_name
 from uplift.common.pii import mask_phone as _mask_phone
@@ -20,6 +26,12 @@ PHONE = "persons.phone"
 ILLNESS_NOTE = "persons.illness_note"
 ADDRESS = "households.address"
 
+# Masks kept per vault: about 300 bytes per person (three masks and their ciphertexts), so ~10 MB at most.
+MASK_CACHE_PERSONS = 32_768
+MASK_CACHE_ADDRESSES = 16_384
+
+MaskedPerson = tuple[str, str, str | None]  # name, ID number, phone
+
 
 @dataclass(frozen=True)
 class PersonalDataVault:
@@ -27,6 +39,13 @@ class PersonalDataVault:
 
     cipher: FieldCipher
     lookup_key: bytes
+    _masked_person: Callable[[bytes, bytes, bytes | None], MaskedPerson] = field(init=False, repr=False, compare=False)
+    _masked_address: Callable[[bytes], str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Per vault, so a ciphertext is only ever opened with the keys it was found under.
+        object.__setattr__(self, "_masked_person", lru_cache(maxsize=MASK_CACHE_PERSONS)(self._mask_person))
+        object.__setattr__(self, "_masked_address", lru_cache(maxsize=MASK_CACHE_ADDRESSES)(self._mask_address))
 
     def seal(self, value: str, column: str) -> bytes:
         return self.cipher.encrypt(value, associated_data=column)
@@ -46,6 +65,27 @@ class PersonalDataVault:
 
     def name_hash(self, name: str) -> str:
         return lookup_hash(name, self.lookup_key, kind="name")
+
+    def masked_person(self, name_enc: bytes, id_number_enc: bytes, phone_enc: bytes | None) -> MaskedPerson:
+        """The masks of a person's stored name, ID number and phone, as a caller without `pii:read` sees them;
+        FieldDecryptionError (never cached) for a value that does not decrypt."""
+        return self._masked_person(
+            bytes(name_enc), bytes(id_number_enc), None if phone_enc is None else bytes(phone_enc)
+        )
+
+    def masked_address(self, address_enc: bytes) -> str:
+        """The mask of a stored address."""
+        return self._masked_address(bytes(address_enc))
+
+    def _mask_person(self, name_enc: bytes, id_number_enc: bytes, phone_enc: bytes | None) -> MaskedPerson:
+        return (
+            mask_name(self.open(name_enc, NAME)),
+            mask_id_number(self.open(id_number_enc, ID_NUMBER)),
+            _mask_phone(self.open_optional(phone_enc, PHONE)),
+        )
+
+    def _mask_address(self, address_enc: bytes) -> str:
+        return mask_address(self.open(address_enc, ADDRESS))
 
 
 @cache
