@@ -132,6 +132,17 @@ def lab_postgres() -> Iterator[EmbeddedPostgres]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A NATS server of the test's own (one fault stops it, another wipes its store)."""
+    server = EmbeddedNats(tmp_path / "nats", free_tcp_port(), stop_with_parent=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
 @dataclass
 class Run:
     name: str
@@ -311,36 +322,31 @@ async def reference(lab_postgres: EmbeddedPostgres) -> AsyncIterator[Snapshot]:
 
 
 async def test_kill_9_of_each_service_in_turn_under_a_write_stream_then_restart(
-    lab_postgres: EmbeddedPostgres, reference: Snapshot, tmp_path: Path
+    lab_postgres: EmbeddedPostgres, reference: Snapshot, broker: EmbeddedNats
 ) -> None:
-    broker = EmbeddedNats(tmp_path / "nats", free_tcp_port(), stop_with_parent=True)
-    broker.start()
     kills: list[dict[str, Any]] = []
-    try:
-        async with system_run(lab_postgres, "kill9", [broker.url], pace=PACE) as run:
+    async with system_run(lab_postgres, "kill9", [broker.url], pace=PACE) as run:
 
-            async def faults() -> None:
-                for service, share in (("registry", 0.1), ("matching", 0.3), ("medical", 0.5), ("metrics", 0.7)):
-                    await run.progress.reach(share)
-                    in_flight = await run.in_flight()
-                    # Strike while a write to it is on the wire (metrics takes none: its consumers are busy).
-                    mid_request = await run.client.busy(service, timeout=0 if service == "metrics" else 5)
-                    run.sut.services[service].kill()
-                    await asyncio.sleep(1.0)  # the stream goes on: writes to it fail and are retried
-                    run.sut.services[service].restart()
-                    kills.append(
-                        {
-                            "mid_request": mid_request,
-                            "service": service,
-                            "in_flight": in_flight,
-                            "ready_after_restart_s": await wait_ready(run, service),
-                        }
-                    )
+        async def faults() -> None:
+            for service, share in (("registry", 0.1), ("matching", 0.3), ("medical", 0.5), ("metrics", 0.7)):
+                await run.progress.reach(share)
+                in_flight = await run.in_flight()
+                # Strike while a write to it is on the wire (metrics takes none: its consumers are busy).
+                mid_request = await run.client.busy(service, timeout=0 if service == "metrics" else 5)
+                run.sut.services[service].kill()
+                await asyncio.sleep(1.0)  # the stream goes on: writes to it fail and are retried
+                run.sut.services[service].restart()
+                kills.append(
+                    {
+                        "mid_request": mid_request,
+                        "service": service,
+                        "in_flight": in_flight,
+                        "ready_after_restart_s": await wait_ready(run, service),
+                    }
+                )
 
-            figures = await faulted(run, reference, faults)
-            assert all(run.sut.services[s].incarnations == 2 for s in ("registry", "matching", "medical", "metrics"))
-    finally:
-        broker.destroy()
+        figures = await faulted(run, reference, faults)
+        assert all(run.sut.services[s].incarnations == 2 for s in ("registry", "matching", "medical", "metrics"))
     Report("kill -9 of each service in turn", {**figures, "kills": kills}).emit()
     assert kills[0]["mid_request"], "registry was killed with a write on the wire"
     # Some writes met a dead service and were retried: the fault really was in the middle of the stream.
@@ -348,46 +354,41 @@ async def test_kill_9_of_each_service_in_turn_under_a_write_stream_then_restart(
 
 
 async def test_nats_stopped_then_postgres_restarted_under_a_write_stream(
-    lab_postgres: EmbeddedPostgres, reference: Snapshot, tmp_path: Path
+    lab_postgres: EmbeddedPostgres, reference: Snapshot, broker: EmbeddedNats
 ) -> None:
-    broker = EmbeddedNats(tmp_path / "nats", free_tcp_port(), stop_with_parent=True)
-    broker.start()
     seen: dict[str, Any] = {}
-    try:
-        async with system_run(lab_postgres, "outages", [broker.url], pace=PACE) as run:
+    async with system_run(lab_postgres, "outages", [broker.url], pace=PACE) as run:
 
-            async def faults() -> None:
-                await run.progress.reach(0.2)
-                seen["nats_in_flight"] = await run.in_flight()
-                broker.stop()
-                stopped = time.monotonic()
-                await asyncio.sleep(6.0)  # writes go on: they commit with their events in the outboxes
-                seen["unpublished_while_nats_down"] = await unpublished_events(run.dsn)
-                seen["readyz_while_nats_down"] = {
-                    name: (await asyncio.to_thread(readiness, svc)) for name, svc in run.sut.services.items()
-                }
-                broker.start()
-                seen["nats_down_s"] = round(time.monotonic() - stopped, 2)
+        async def faults() -> None:
+            await run.progress.reach(0.2)
+            seen["nats_in_flight"] = await run.in_flight()
+            broker.stop()
+            stopped = time.monotonic()
+            await asyncio.sleep(6.0)  # writes go on: they commit with their events in the outboxes
+            seen["unpublished_while_nats_down"] = await unpublished_events(run.dsn)
+            seen["readyz_while_nats_down"] = {
+                name: (await asyncio.to_thread(readiness, svc)) for name, svc in run.sut.services.items()
+            }
+            broker.start()
+            seen["nats_down_s"] = round(time.monotonic() - stopped, 2)
 
-                await run.progress.reach(0.6)
-                seen["postgres_in_flight"] = await run.in_flight()
-                lab_postgres.stop()
-                stopped = time.monotonic()
-                await asyncio.sleep(1.0)
-                seen["readyz_while_postgres_down"] = {
-                    name: (await asyncio.to_thread(readiness, svc))[0] for name, svc in run.sut.services.items()
-                }
-                await asyncio.sleep(2.0)
-                await asyncio.to_thread(lab_postgres.start)
-                seen["postgres_down_s"] = round(time.monotonic() - stopped, 2)
-                started = time.monotonic()
-                for name in run.sut.services:
-                    await wait_ready(run, name)
-                seen["ready_after_postgres_start_s"] = round(time.monotonic() - started, 2)
+            await run.progress.reach(0.6)
+            seen["postgres_in_flight"] = await run.in_flight()
+            lab_postgres.stop()
+            stopped = time.monotonic()
+            await asyncio.sleep(1.0)
+            seen["readyz_while_postgres_down"] = {
+                name: (await asyncio.to_thread(readiness, svc))[0] for name, svc in run.sut.services.items()
+            }
+            await asyncio.sleep(2.0)
+            await asyncio.to_thread(lab_postgres.start)
+            seen["postgres_down_s"] = round(time.monotonic() - stopped, 2)
+            started = time.monotonic()
+            for name in run.sut.services:
+                await wait_ready(run, name)
+            seen["ready_after_postgres_start_s"] = round(time.monotonic() - started, 2)
 
-            figures = await faulted(run, reference, faults)
-    finally:
-        broker.destroy()
+        figures = await faulted(run, reference, faults)
     Report("NATS stopped, then PostgreSQL restarted", {**figures, **seen}).emit()
     assert seen["unpublished_while_nats_down"] > 0, "writes committed while NATS was down"
     assert all(body.get("nats") != "ok" for _, body in seen["readyz_while_nats_down"].values()), seen
@@ -395,39 +396,34 @@ async def test_nats_stopped_then_postgres_restarted_under_a_write_stream(
 
 
 async def test_nats_store_wiped_then_outbox_replay_restores_every_consumer(
-    lab_postgres: EmbeddedPostgres, reference: Snapshot, tmp_path: Path
+    lab_postgres: EmbeddedPostgres, reference: Snapshot, broker: EmbeddedNats
 ) -> None:
-    broker = EmbeddedNats(tmp_path / "nats", free_tcp_port(), stop_with_parent=True)
-    broker.start()
     seen: dict[str, Any] = {}
-    try:
-        async with system_run(lab_postgres, "wipe", [broker.url], pace=PACE) as run:
+    async with system_run(lab_postgres, "wipe", [broker.url], pace=PACE) as run:
 
-            async def faults() -> None:
-                await run.progress.reach(0.25)
-                # Metrics goes down first, so events meant for it pile up in the broker and are lost with it.
-                run.sut.services["metrics"].kill()
-                await run.progress.reach(0.45)
-                seen["in_flight_when_wiped"] = await run.in_flight()
-                broker.stop()
-                shutil.rmtree(broker.data_dir / "jetstream", ignore_errors=True)
-                assert not (broker.data_dir / "jetstream").exists()
-                broker.start()
-                run.sut.services["metrics"].restart()
-                await wait_ready(run, "metrics")
-                # The operator's runbook (docs/operations.md): replay every service's outbox from the start.
-                replayed = {}
-                for name in run.sut.services:
-                    answer = await run.client.http[name].post(
-                        f"/{name}/v1/admin/outbox:replay", json={"from": 1, "to": 10_000_000}, headers=ADMIN
-                    )
-                    assert answer.status_code == 200, answer.text
-                    replayed[name] = answer.json()["republished"]
-                seen["replayed"] = replayed
+        async def faults() -> None:
+            await run.progress.reach(0.25)
+            # Metrics goes down first, so events meant for it pile up in the broker and are lost with it.
+            run.sut.services["metrics"].kill()
+            await run.progress.reach(0.45)
+            seen["in_flight_when_wiped"] = await run.in_flight()
+            broker.stop()
+            shutil.rmtree(broker.data_dir / "jetstream", ignore_errors=True)
+            assert not (broker.data_dir / "jetstream").exists()
+            broker.start()
+            run.sut.services["metrics"].restart()
+            await wait_ready(run, "metrics")
+            # The operator's runbook (docs/operations.md): replay every service's outbox from the start.
+            replayed = {}
+            for name in run.sut.services:
+                answer = await run.client.http[name].post(
+                    f"/{name}/v1/admin/outbox:replay", json={"from": 1, "to": 10_000_000}, headers=ADMIN
+                )
+                assert answer.status_code == 200, answer.text
+                replayed[name] = answer.json()["republished"]
+            seen["replayed"] = replayed
 
-            figures = await faulted(run, reference, faults)
-    finally:
-        broker.destroy()
+        figures = await faulted(run, reference, faults)
     Report("NATS store wiped, outboxes replayed", {**figures, **seen}).emit()
     assert seen["in_flight_when_wiped"]["consumer_backlog"] > 0, "events were lost in flight with the store"
     assert sum(seen["replayed"].values()) > 0
