@@ -1,8 +1,8 @@
 """Indicators, dashboards, series, assessments and report tables over the projections.
 
 Two paths to one answer:
-- district, street and community scopes: `sql_indicators`, aggregate queries over the projections and the
-  spans (the hot path: dashboards, single indicators, series);
+- district, street and community scopes: `sql_indicators`, one statement over the pre-aggregated counts, the
+  spans and the period's facts (the hot path: dashboards, single indicators, series);
 - department scopes, assessments and reports: the facts of the scope loaded into the domain's `Facts`
   (`facts_queries`) and the domain's reference functions run on them (`FactsByScope` splits the district's
   facts so that many scopes cost about one).
@@ -19,14 +19,13 @@ the period end), and the departments whose helpers were paired with a household 
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from uplift.metrics import models as m
 from uplift.metrics import sql_indicators
@@ -96,12 +95,9 @@ class Dashboard:
 class Evaluator:
     """The read side of the metrics service for one request (a session and the app's cache)."""
 
-    def __init__(
-        self, session: AsyncSession, cache: ResultCache, sessions: async_sessionmaker[AsyncSession] | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession, cache: ResultCache) -> None:
         self.session = session
         self.cache = cache
-        self.sessions = sessions  # for a second connection, to run independent queries side by side
         self._version: int | None = None
 
     async def _cached(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
@@ -130,7 +126,7 @@ class Evaluator:
         async def compute() -> list[IndicatorValue]:
             compute_indicator(name, Facts(), scope, periods[0], cohort)
             if sql_indicators.answers(scope):
-                return [await sql_indicators.indicator(self.session, name, scope, p, cohort) for p in periods]
+                return await sql_indicators.series(self.session, name, scope, periods, cohort)
             facts = await self.facts(scope, periods, cohort)
             return [compute_indicator(name, facts, scope, period, cohort) for period in periods]
 
@@ -141,10 +137,7 @@ class Evaluator:
 
         async def compute() -> Dashboard:
             if sql_indicators.answers(scope):
-                current, before = await self._side_by_side(
-                    lambda session: sql_indicators.all_indicators(session, scope, period),
-                    lambda session: sql_indicators.all_indicators(session, scope, previous),
-                )
+                current, before = await sql_indicators.dashboards(self.session, scope, [period, previous])
                 return Dashboard(
                     str(scope),
                     period,
@@ -168,16 +161,6 @@ class Evaluator:
             return Dashboard(str(scope), period, previous, entries)
 
         return await self._cached(("dashboard", str(scope), period.label), compute)
-
-    async def _side_by_side(
-        self, first: Callable[[AsyncSession], Awaitable[T]], second: Callable[[AsyncSession], Awaitable[T]]
-    ) -> tuple[T, T]:
-        """Both on two connections at once when a session factory was given (the database has the cores)."""
-        if self.sessions is None:
-            return await first(self.session), await second(self.session)
-        async with self.sessions() as other:
-            one, two = await asyncio.gather(first(self.session), second(other))
-        return one, two
 
     async def district_facts(self, period: Period) -> Facts:
         # Not cached itself (a district's facts are large): the answers computed from them are.

@@ -119,39 +119,44 @@ async def load_facts(
 
 async def load_households(session: AsyncSession, ids: sa.Select[Any] | Sequence[Any] | None) -> list[HouseholdFacts]:
     """The households with these ids (a query or a list; None: all), each with its histories."""
+    results = [(await session.execute(statement)).all() for statement in household_statements(ids)]
+    return assemble_households(*results)
+
+
+def load_households_sync(connection: sa.Connection, ids: Sequence[Any] | None) -> list[HouseholdFacts]:
+    """`load_households` on a synchronous connection (for code run through `run_sync`, and migrations)."""
+    results = [connection.execute(statement).all() for statement in household_statements(ids)]
+    return assemble_households(*results)
+
+
+def household_statements(
+    ids: sa.Select[Any] | Sequence[Any] | None,
+) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
+    """The four queries `assemble_households` reads: the snapshots, then the status, community and pairing
+    histories."""
     h, s, cm, p = m.households, m.household_status_events, m.household_communities, m.pairing_events
-    rows = (
-        await session.execute(
-            sa.select(h.c.household_id, h.c.cohort, h.c.street_code, h.c.community_code, h.c.enrolled_on).where(
-                _where_household(h.c.household_id, ids)
-            )
+    return (
+        sa.select(h.c.household_id, h.c.cohort, h.c.street_code, h.c.community_code, h.c.enrolled_on).where(
+            _where_household(h.c.household_id, ids)
+        ),
+        sa.select(
+            s.c.household_id, s.c.seq, s.c.kind, s.c.effective_on, s.c.status, s.c.exit_reason, s.c.monitoring_until
         )
-    ).all()
-    status_rows = (
-        await session.execute(
-            sa.select(
-                s.c.household_id, s.c.seq, s.c.kind, s.c.effective_on, s.c.status, s.c.exit_reason, s.c.monitoring_until
-            )
-            .where(_where_household(s.c.household_id, ids))
-            .order_by(s.c.household_id, s.c.seq)
-        )
-    ).all()
-    community_rows = (
-        await session.execute(
-            sa.select(cm.c.household_id, cm.c.seq, cm.c.effective_on, cm.c.community_code)
-            .where(_where_household(cm.c.household_id, ids))
-            .order_by(cm.c.household_id, cm.c.effective_on, cm.c.seq)
-        )
-    ).all()
-    pairing_rows = (
-        await session.execute(
-            sa.select(
-                p.c.household_id, p.c.seq, p.c.action, p.c.helper_kind, p.c.helper_id, p.c.department_code, p.c.on
-            )
-            .where(_where_household(p.c.household_id, ids))
-            .order_by(p.c.household_id, p.c.seq)
-        )
-    ).all()
+        .where(_where_household(s.c.household_id, ids))
+        .order_by(s.c.household_id, s.c.seq),
+        sa.select(cm.c.household_id, cm.c.seq, cm.c.effective_on, cm.c.community_code)
+        .where(_where_household(cm.c.household_id, ids))
+        .order_by(cm.c.household_id, cm.c.effective_on, cm.c.seq),
+        sa.select(p.c.household_id, p.c.seq, p.c.action, p.c.helper_kind, p.c.helper_id, p.c.department_code, p.c.on)
+        .where(_where_household(p.c.household_id, ids))
+        .order_by(p.c.household_id, p.c.seq),
+    )
+
+
+def assemble_households(
+    rows: Sequence[Any], status_rows: Sequence[Any], community_rows: Sequence[Any], pairing_rows: Sequence[Any]
+) -> list[HouseholdFacts]:
+    """`HouseholdFacts` from the rows of `household_statements`."""
     statuses: dict[Any, list[Any]] = defaultdict(list)
     for status_row in status_rows:
         statuses[status_row.household_id].append(status_row)

@@ -50,6 +50,11 @@ household_status_events = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("exit_reason", sa.Text),
     sa.Column("monitoring_until", sa.Date),
+    sa.Index(
+        "ix_household_status_events_relapsed_on",
+        "effective_on",
+        postgresql_where=sa.text("kind = 'relapsed'"),  # the relapses of a period
+    ),
 )
 
 # The community a household lived in from `effective_on`: the enrolment one, then every move.
@@ -253,6 +258,7 @@ community_spans = sa.Table(
     sa.Column("valid_to", sa.Date),
     sa.Column("community_code", CODE, nullable=False),
     sa.Index("ix_community_spans_community_code", "community_code"),
+    sa.Index("ix_community_spans_valid_from", "valid_from"),  # the households that moved within a period
 )
 
 helper_spans = sa.Table(
@@ -264,6 +270,59 @@ helper_spans = sa.Table(
     sa.Column("helper_kind", sa.Text, nullable=False),
     sa.Column("helper_id", UUID(as_uuid=True), nullable=False),
     sa.Column("department_code", CODE),
+)
+
+# --- pre-aggregated counts (module `aggregates`), maintained with the spans in the same transaction
+# `scope_code` is '' for every household (the district scope), else a community's code (a street or community
+# scope sums the codes that start with its own); `cohort` is '' for every cohort, else one cohort (cohorts are
+# never empty). The state columns hold the
+# change on `day` of the number of households in that state at the end of the day (by their community then), so
+# the count at the end of D is the sum over `day <= D`; `rated` and `satisfied` count the visits made on `day`
+# (by the household's community that day; every cohort only).
+
+household_counts = sa.Table(
+    "household_counts",
+    metadata,
+    sa.Column("scope_code", CODE, primary_key=True),
+    sa.Column("cohort", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("enrolled", sa.Integer, nullable=False),  # enrolled on or before the day (any status since)
+    sa.Column("lifted", sa.Integer, nullable=False),  # exited with a 脱贫 reason
+    sa.Column("in_programme", sa.Integer, nullable=False),  # enrolled or in transition
+    sa.Column("paired", sa.Integer, nullable=False),  # with an active helper
+    sa.Column("covered", sa.Integer, nullable=False),  # in the programme and paired
+    sa.Column("monitored", sa.Integer, nullable=False),  # lifted and the day on or before monitoring_until
+    sa.Column("rated", sa.Integer, nullable=False),  # visits with a satisfaction
+    sa.Column("satisfied", sa.Integer, nullable=False),  # visits with a satisfaction of 4 or 5
+)
+
+# Households in a state by the date of a fact, for the numerators "in that state and with such a fact":
+# - `visit`: paired, by the date of the latest visit on or before the day; the sum of `households` over
+#   `day <= D` and `fact_on` within the visit interval ending on D counts the paired households visited in it;
+# - `hire`: in the programme, by the date of the first hire (placement started) after the day; the sum over
+#   `day <= eve` and `fact_on` within the period counts those in the programme at its start hired during it;
+# - `relapse`: under monitoring after a 脱贫 exit, by the date of the first relapse after the day (the same way).
+fact_coverage = sa.Table(
+    "fact_coverage",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),  # visit | hire | relapse
+    sa.Column("scope_code", CODE, primary_key=True),
+    sa.Column("cohort", sa.Text, primary_key=True),
+    sa.Column("fact_on", sa.Date, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("households", sa.Integer, nullable=False),
+)
+
+# What each household adds to the two tables above (before they are split by scope and cohort), so that a
+# change to a household takes its old contribution away exactly. Households the projection does not know yet
+# (visits that arrived first) contribute their visits to the district only.
+household_contributions = sa.Table(
+    "household_contributions",
+    metadata,
+    sa.Column("household_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("cohort", sa.Text),  # null for a household the projection does not know
+    sa.Column("counts", JSONB, nullable=False),  # [[community or null, day, enrolled, lifted, ...], ...]
+    sa.Column("coverage", JSONB, nullable=False),  # [[kind, community, day, fact_on, households], ...]
 )
 
 PROJECTION_TABLES: tuple[sa.Table, ...] = (
@@ -285,6 +344,9 @@ PROJECTION_TABLES: tuple[sa.Table, ...] = (
     status_spans,
     community_spans,
     helper_spans,
+    household_contributions,
+    household_counts,
+    fact_coverage,
 )
 """Everything a rebuild replaces (and compares)."""
 

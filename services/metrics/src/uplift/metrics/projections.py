@@ -37,7 +37,8 @@ from uplift.common.db import advisory_key
 from uplift.common.envelope import Envelope
 from uplift.common.unit_of_work import UnitOfWork
 from uplift.metrics import models as m
-from uplift.metrics.spans import refresh_spans
+from uplift.metrics.aggregates import refresh_derived
+from uplift.metrics.facts_queries import any_of_ids
 
 DISTRICT_TIMEZONE = ZoneInfo("Asia/Shanghai")
 # Consumers hold it shared while they write; a rebuild holds it exclusively while it refills.
@@ -532,19 +533,26 @@ _SPAN_SOURCES = frozenset({HOUSEHOLD, STATUS_EVENT, COMMUNITY, PAIRING_EVENT})
 
 async def write_rows(session: AsyncSession, rows: Iterable[tuple[Write, Row]], *, spans: bool = True) -> set[Any]:
     """Run each write once for all its rows (one representative per key, as `Write.keep` says), then refresh
-    the spans of the households whose histories changed (unless `spans` is False: the caller will).
+    the spans of the households whose histories changed, and the counts of those and of the households with a
+    visit or a hire written (unless `spans` is False: the caller will).
 
-    Returns the ids of those households.
+    Returns the ids of the households whose histories changed.
     """
     grouped: dict[Write, list[Row]] = {}
     for write, row in rows:
         grouped.setdefault(write, []).append(row)
+    with_facts = {row["household_id"] for write in (VISIT, PLACEMENT_HIRED) for row in grouped.get(write, ())}
+    if spans and VISIT in grouped:
+        # A visit rewritten to another household (a newer snapshot) leaves the old one's counts too.
+        v = m.visits
+        earlier = sa.select(v.c.household_id).where(v.c.visit_id == any_of_ids([r["visit_id"] for r in grouped[VISIT]]))
+        with_facts |= set((await session.execute(earlier)).scalars())
     for write in WRITE_ORDER:
         if write in grouped:
             await session.execute(write.statement, write.representatives(grouped[write]))
     touched = {row["household_id"] for write in _SPAN_SOURCES for row in grouped.get(write, ())}
-    if spans and touched:
-        await refresh_spans(session, touched)
+    if spans and (touched or with_facts):
+        await refresh_derived(session, touched, with_facts)
     return touched
 
 

@@ -3,7 +3,8 @@
 One transaction: take the projection lock exclusively (the live consumers hold it shared for each event, so
 they wait, and nothing they committed before is missing from the streams), empty the projection tables, read
 each stream with an ephemeral ordered consumer up to the last message it held when the lock was taken, apply
-every event with the same projectors the consumers use, bump the projection version and commit. Readers see
+every event with the same projectors the consumers use, compute the spans and the pre-aggregated counts once
+for every household (`aggregates`), bump the projection version and commit. Readers see
 the old projections until the commit and the new ones after it; the live consumers then go on where they were
 (their projectors are idempotent, so an event applied by both changes nothing).
 """
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from uplift.common.envelope import Envelope
 from uplift.metrics import models as m
+from uplift.metrics.aggregates import refresh_derived
 from uplift.metrics.projections import (
     PROJECTION_LOCK,
     SOURCE_STREAMS,
@@ -29,7 +31,6 @@ from uplift.metrics.projections import (
     rows_of,
     write_rows,
 )
-from uplift.metrics.spans import refresh_spans
 
 REPLAY_IDLE_TIMEOUT = 10.0  # seconds without a message before a replay gives up on a stream
 WRITE_BATCH_ROWS = 5000  # rows gathered before they are written (one statement per kind of write)
@@ -60,7 +61,7 @@ async def rebuild_projections(
     await session.execute(sa.text(f"TRUNCATE {names}"))
     for stream in streams:
         result.streams[stream] = await _replay_stream(session, js, stream, result)
-    await refresh_spans(session)  # once for every household, rather than batch by batch
+    await refresh_derived(session)  # spans and counts once for every household, rather than batch by batch
     await bump_projection_version(session, "rebuild")
     for table in m.PROJECTION_TABLES:
         result.rows[table.name] = int(

@@ -4,7 +4,8 @@ Whenever an event touches a household's snapshot, status history, community hist
 are recomputed from all of them with the domain's own questions (`HouseholdFacts.change_on`,
 `community_on`, `helper_on`) asked at every date where an answer can change, so "the status at the end of
 day D" read from a span is exactly what the reference definitions would answer. The SQL indicators
-(`sql_indicators`) read the spans.
+(`sql_indicators`) read the spans, and the pre-aggregated counts (`aggregates`, which also writes the spans)
+are computed from them.
 """
 
 from __future__ import annotations
@@ -14,15 +15,9 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from uplift.metrics import models as m
 from uplift.metrics.domain.facts import HouseholdFacts
-from uplift.metrics.facts_queries import any_of_ids, load_households
 
 BEFORE_ANY_DATE = dt.date(1, 1, 1)
-_ROWS_PER_STATEMENT = 5000
 
 
 def _ranges(breakpoints: Collection[dt.date]) -> list[tuple[dt.date, dt.date | None]]:
@@ -88,25 +83,3 @@ def helper_spans_of(household: HouseholdFacts) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-async def refresh_spans(session: AsyncSession, household_ids: Collection[UUID] | None = None) -> int:
-    """Recompute the spans of these households (None: of every household); returns how many were done."""
-    tables = (m.status_spans, m.community_spans, m.helper_spans)
-    if household_ids is None:
-        for table in tables:
-            await session.execute(sa.delete(table))
-        households = await load_households(session, None)
-    else:
-        if not household_ids:
-            return 0
-        ids = sorted(household_ids)
-        for table in tables:
-            await session.execute(sa.delete(table).where(table.c.household_id == any_of_ids(ids)))
-        households = await load_households(session, ids)
-    builders = (status_spans_of, community_spans_of, helper_spans_of)
-    for table, build in zip(tables, builders, strict=True):
-        rows = [row for household in households for row in build(household)]
-        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            await session.execute(sa.insert(table), rows[start : start + _ROWS_PER_STATEMENT])
-    return len(households)

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from uplift.common.errors import FieldError, NotFound, Unprocessable
-from uplift.common.runtime import ReadSessionDep, get_runtime
+from uplift.common.runtime import ReadSessionDep
 from uplift.metrics.domain.errors import MetricsRequestError, UnknownIndicator
 from uplift.metrics.domain.periods import Period, parse_period
 from uplift.metrics.domain.scopes import Scope, parse_scope
@@ -26,7 +26,7 @@ def result_cache(request: Request) -> ResultCache:
 
 
 async def evaluator(request: Request, session: ReadSessionDep) -> Evaluator:
-    return Evaluator(session, result_cache(request), get_runtime(request).sessions)
+    return Evaluator(session, result_cache(request))
 
 
 EvaluatorDep = Annotated[Evaluator, Depends(evaluator)]
