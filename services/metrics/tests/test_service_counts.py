@@ -23,12 +23,13 @@ from uplift.metrics.domain.indicators import INDICATORS, compute_indicator
 from uplift.metrics.domain.periods import parse_period
 from uplift.metrics.domain.scopes import Scope, ScopeKind, parse_scope
 from uplift.metrics.facts_queries import load_facts
-from uplift.metrics.projections import PROJECTION_LOCK, SOURCE_STREAMS
+from uplift.metrics.projections import PROJECTION_LOCK
 from uplift.metrics.sample_events import (
     Household,
     Org,
     Publisher,
     cadre,
+    consumers_caught_up,
     hired,
     new_household,
     reversed_claim,
@@ -108,14 +109,6 @@ def _story(rng: random.Random, household: Household, communities: list[str], dep
     return events
 
 
-async def _consumers_caught_up(js: JetStreamContext) -> bool:
-    for stream in SOURCE_STREAMS:
-        info = await js.consumer_info(stream, f"metrics-{stream.lower()}")
-        if info.num_pending or info.num_ack_pending:
-            return False
-    return True
-
-
 async def _contents(session: Any) -> dict[str, list[tuple[Any, ...]]]:
     contents = {}
     for table in DERIVED:
@@ -154,7 +147,7 @@ async def test_counts_kept_by_the_consumers_give_the_reference_figures_and_equal
         c.VisitRecorded.event_type,
     } <= {e.type for e in envelopes}
     await publisher.publish(envelopes)
-    await eventually(lambda: _consumers_caught_up(jetstream), timeout=30, what="the consumers caught up")
+    await eventually(lambda: consumers_caught_up(jetstream), timeout=30, what="the consumers caught up")
     # Then hires and visits of households already projected, on the edges of the periods and of the visit
     # windows (30 days by default, 20 where another test set the parameter): hires for some households, and
     # for paired ones visits all on one kind of edge each.
@@ -176,7 +169,7 @@ async def test_counts_kept_by_the_consumers_give_the_reference_figures_and_equal
             visit(household, household.helper, period.end - dt.timedelta(days=days_before_end), 4) for period in periods
         ]
     await publisher.publish(more)
-    await eventually(lambda: _consumers_caught_up(jetstream), timeout=30, what="the consumers caught up again")
+    await eventually(lambda: consumers_caught_up(jetstream), timeout=30, what="the consumers caught up again")
 
     scopes = [
         parse_scope(first.district),  # the district scope holds every household of the projection

@@ -12,11 +12,11 @@ from nats.js import JetStreamContext
 from uplift.common import contracts as c
 from uplift.common.testkit import RunningService, auth, eventually
 from uplift.metrics import models as m
-from uplift.metrics.projections import SOURCE_STREAMS
 from uplift.metrics.sample_events import (
     Org,
     Publisher,
     cadre,
+    consumers_caught_up,
     hired,
     new_household,
     retained,
@@ -36,14 +36,6 @@ async def _projection_contents(metrics: RunningService) -> dict[str, list[tuple[
             ordered = sa.select(table).order_by(*table.primary_key.columns)
             contents[table.name] = [tuple(row) for row in (await session.execute(ordered)).all()]
     return contents
-
-
-async def _consumers_caught_up(js: JetStreamContext) -> bool:
-    for stream in SOURCE_STREAMS:
-        info = await js.consumer_info(stream, f"metrics-{stream.lower()}")
-        if info.num_pending or info.num_ack_pending:
-            return False
-    return True
 
 
 async def test_a_rebuild_gives_the_projections_the_consumers_built(
@@ -81,7 +73,7 @@ async def test_a_rebuild_gives_the_projections_the_consumers_built(
     # Projected twice (a producer's retry after the duplicate window): changes nothing.
     await publisher.publish([moved.model_copy()])
     await wait_for_indicator(metrics.client, "exit_rate", org.street, "2026", denominator=20)
-    await eventually(lambda: _consumers_caught_up(jetstream), what="the consumers caught up")
+    await eventually(lambda: consumers_caught_up(jetstream), what="the consumers caught up")
     before = await _projection_contents(metrics)
     assert sum(1 for row in before["households"] if row[0] in {h.household_id for h in households}) == 20
 

@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 from uplift.common import contracts as c
 from uplift.common.envelope import Envelope
 from uplift.common.testkit import auth, eventually
+from uplift.metrics.projections import SOURCE_STREAMS
 
 STREAM_OF_SOURCE = {"registry": "REGISTRY", "matching": "MATCHING", "medical": "MEDICAL"}
 
@@ -279,3 +280,12 @@ async def wait_for_indicator(
 
     await eventually(caught_up, timeout=timeout, interval=0.1, what=f"{name} over {denominator} in {scope}")
     return latest
+
+
+async def consumers_caught_up(js: JetStreamContext) -> bool:
+    """Nothing pending or unacknowledged for metrics' durable consumers of the source streams."""
+    for stream in SOURCE_STREAMS:
+        info = await js.consumer_info(stream, f"metrics-{stream.lower()}")
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return True
