@@ -77,6 +77,10 @@ from uplift.common.nats_link import NatsLink, ensure_stream
 from uplift.common.observability import configure_logging
 from uplift.common.relay import OutboxRelay
 from uplift.common.settings import ServiceSettings, load_settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_medical import KeepAliveConnection, LoadStats  # the same keep-alive load client
+
 from uplift.common.testkit import create_platform_schema
 from uplift.common.unit_of_work import UnitOfWork
 
@@ -769,68 +773,6 @@ def http_server_worker(cfg: dict[str, Any]) -> None:
     )
 
 
-@dataclass
-class LoadStats:
-    measuring: bool = False
-    stopping: bool = False
-    latencies: list[float] = field(default_factory=list)
-    statuses: dict[int, int] = field(default_factory=dict)
-    errors: int = 0
-
-
-class KeepAliveConnection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection sending the next request as soon as the previous answer is in."""
-
-    def __init__(self, request: bytes, stats: LoadStats, closed: asyncio.Future[None]) -> None:
-        self.request = request
-        self.stats = stats
-        self.closed = closed
-        self.buffer = b""
-        self.sent_at = 0.0
-        self.transport: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
-        self._send()
-
-    def _send(self) -> None:
-        assert self.transport is not None
-        if self.stats.stopping:
-            self.transport.close()
-            return
-        self.sent_at = time.perf_counter()
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            head_end = self.buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            head = self.buffer[:head_end]
-            match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            if match is None:
-                self.stats.errors += 1
-                assert self.transport is not None
-                self.transport.close()
-                return
-            total = head_end + 4 + int(match.group(1))
-            if len(self.buffer) < total:
-                return
-            status = int(head[9:12])
-            self.buffer = self.buffer[total:]
-            if self.stats.measuring:
-                self.stats.latencies.append(time.perf_counter() - self.sent_at)
-                self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
-            self._send()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.stats.stopping:
-            self.stats.errors += 1
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
 async def python_load(
     port: int, path: str, tokens: list[str], warmup: float, seconds: float, server_cpu: Callable[[], float | None]
 ) -> dict[str, Any]:
@@ -844,7 +786,9 @@ async def python_load(
         ).encode()
         done: asyncio.Future[None] = loop.create_future()
         closed.append(done)
-        await loop.create_connection(functools.partial(KeepAliveConnection, request, stats, done), HOST, port)
+        await loop.create_connection(
+            functools.partial(KeepAliveConnection, lambda request=request: request, stats, done), HOST, port
+        )
     await asyncio.sleep(warmup)
     cpu_started = server_cpu()
     stats.measuring = True
