@@ -666,7 +666,10 @@ def _household_with_members(rows: list[_MemberRow]) -> HouseholdWithMembers:
 
 
 def read_household(vault: PersonalDataVault, loaded: HouseholdWithMembers, *, unmasked: bool) -> HouseholdRead:
-    """The household with its active members, personal data masked unless `unmasked`."""
+    """The household with its active members, personal data masked unless `unmasked`, built from the models.
+
+    The API answers through `household_read` (the same statement, written straight to JSON); this is the reference
+    that answer is tested against byte for byte (no request path calls it)."""
     row = loaded.household
     member_rows = loaded.members
     per_capita = HouseholdIncome(row.recorded_income, row.placement_wages).per_capita(row.size)
